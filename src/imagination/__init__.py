@@ -1,0 +1,59 @@
+"""imagination: the library behind the book "On Training in Imagination" (arXiv:2605.06732).
+
+``import imagination as im`` gives the whole public API, flat (design.md §3). Modules that
+need only numpy/scipy are imported here; names from modules that need plotly or torch are
+resolved lazily on first use, so ``import imagination`` stays fast and works where plotly
+or torch are absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .bounds import (
+    compounding_rate,
+    dynamics_multiplier,
+    finite_horizon_multiplier,
+    return_error_bound,
+    return_error_bound_finite,
+)
+from .scale import SCALES, by_scale, current_scale, is_static
+
+__version__ = "0.1.0"
+
+# name -> module for the lazily imported parts (plotly / torch).
+_LAZY: dict[str, str] = {
+    "viz": "imagination.viz",
+    "COLORS": "imagination.viz",
+    "interactive_figure": "imagination.viz",
+    "StaticParameter": "imagination.viz",
+    "apply_style": "imagination.viz",
+}
+
+__all__ = [
+    "SCALES",
+    "by_scale",
+    "compounding_rate",
+    "current_scale",
+    "dynamics_multiplier",
+    "finite_horizon_multiplier",
+    "is_static",
+    "return_error_bound",
+    "return_error_bound_finite",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'imagination' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,304 @@
+r"""The simulation lemma with a learned reward (Lemma 1, Eq. (1)) and its finite-horizon form.
+
+Setting (paper §1): a deterministic MDP with dynamics :math:`f`, reward :math:`r`, a
+deterministic policy :math:`\pi`, and learned models :math:`\hat f,\hat r` with sup-norm errors
+:math:`\varepsilon_{\rm dyn},\varepsilon_{\rm rew}`. Lipschitz constants are taken with respect to
+the sum metric on :math:`\mathcal S\times\mathcal A`, and :math:`L = L_f(1+L_\pi)` is the
+compounding rate. Lemma 1 (Eq. (1)): if :math:`\gamma L<1`,
+
+.. math::
+
+   |J(\pi,\mathcal M)-J(\pi,\hat{\mathcal M})| \le \frac{\varepsilon_{\rm rew}}{1-\gamma}
+   + \frac{\gamma L_r(1+L_\pi)}{(1-\gamma)(1-\gamma L)}\,\varepsilon_{\rm dyn}.
+
+The finite-horizon form sums the same per-step bound over :math:`t<H` only, so it needs no
+contraction and allows :math:`\gamma = 1`.
+
+Every function broadcasts over array arguments (returning an array) and returns a ``float``
+for scalar arguments.
+
+References
+----------
+Timor, Shwartz-Ziv, Goldblum, LeCun, Harel, "On Training in Imagination", arXiv:2605.06732,
+Lemma 1 and Eqs. (1), (4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "compounding_rate",
+    "dynamics_multiplier",
+    "finite_horizon_multiplier",
+    "return_error_bound",
+    "return_error_bound_finite",
+]
+
+# Terms of the finite sum are added in chunks of this many steps (bounded memory for any H).
+_CHUNK = 1 << 16
+
+
+def _out(x: np.ndarray) -> Any:
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def _check_nonneg(**named: ArrayLike) -> list[np.ndarray]:
+    arrays = []
+    for name, value in named.items():
+        a = np.asarray(value, dtype=float)
+        if np.any(np.isnan(a)) or np.any(a < 0) or np.any(np.isinf(a)):
+            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        arrays.append(a)
+    return arrays
+
+
+def _check_gamma(gamma: ArrayLike, *, allow_one: bool) -> np.ndarray:
+    g = np.asarray(gamma, dtype=float)
+    upper_ok = g <= 1 if allow_one else g < 1
+    if np.any(np.isnan(g)) or np.any(g < 0) or not np.all(upper_ok):
+        allowed = "0 <= gamma <= 1" if allow_one else "0 <= gamma < 1"
+        raise ValueError(f"gamma must satisfy {allowed}, got {gamma!r}")
+    return g
+
+
+def compounding_rate(L_f: ArrayLike, L_pi: ArrayLike) -> Any:
+    r"""Compounding rate :math:`L_{\rm comp} = L_f(1+L_\pi)` of the state error (paper §1).
+
+    Parameters
+    ----------
+    L_f
+        Lipschitz constant of the dynamics w.r.t. the sum metric on (s, a), >= 0.
+    L_pi
+        Lipschitz constant of the policy, >= 0.
+
+    Returns
+    -------
+    float or ndarray
+        :math:`L_f(1+L_\pi)`: one step of :math:`s\mapsto f(s,\pi(s))` expands distances by at
+        most this factor.
+    """
+    L_f, L_pi = _check_nonneg(L_f=L_f, L_pi=L_pi)
+    return _out(L_f * (1.0 + L_pi))
+
+
+def _check_contraction(gamma: np.ndarray, L_f: np.ndarray, L_pi: np.ndarray) -> np.ndarray:
+    rate = gamma * L_f * (1.0 + L_pi)
+    if np.any(rate >= 1):
+        raise ValueError(
+            "Eq. (1) needs the contraction condition gamma * L_f * (1 + L_pi) < 1, got "
+            f"{np.max(rate):.6g}; use return_error_bound_finite for a finite horizon instead"
+        )
+    return rate
+
+
+def dynamics_multiplier(gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike) -> Any:
+    r"""The multiplier :math:`m = \gamma L_r(1+L_\pi)/(1-\gamma L_f(1+L_\pi))` of Eq. (4).
+
+    It is the ratio of the dynamics coefficient to the reward coefficient in Eq. (1): the bound
+    is :math:`(m\,\varepsilon_{\rm dyn} + \varepsilon_{\rm rew})/(1-\gamma)`.
+
+    Parameters
+    ----------
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+    L_f, L_r, L_pi
+        Lipschitz constants of dynamics, reward (sum metric on (s, a)) and policy, >= 0.
+
+    Returns
+    -------
+    float or ndarray
+        The multiplier :math:`m \ge 0`.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is outside ``[0, 1)``, a constant is negative, or
+        ``gamma * L_f * (1 + L_pi) >= 1``.
+    """
+    gamma = _check_gamma(gamma, allow_one=False)
+    L_f, L_r, L_pi = _check_nonneg(L_f=L_f, L_r=L_r, L_pi=L_pi)
+    rate = _check_contraction(gamma, L_f, L_pi)
+    return _out(gamma * L_r * (1.0 + L_pi) / (1.0 - rate))
+
+
+def return_error_bound(
+    eps_dyn: ArrayLike,
+    eps_rew: ArrayLike,
+    gamma: ArrayLike,
+    L_f: ArrayLike,
+    L_r: ArrayLike,
+    L_pi: ArrayLike,
+) -> Any:
+    r"""Right-hand side of Eq. (1), the return gap bound of Lemma 1.
+
+    .. math::
+
+       \frac{\varepsilon_{\rm rew}}{1-\gamma}
+       + \frac{\gamma L_r(1+L_\pi)}{(1-\gamma)(1-\gamma L_f(1+L_\pi))}\,\varepsilon_{\rm dyn}
+
+    Parameters
+    ----------
+    eps_dyn, eps_rew
+        Sup-norm errors of the learned dynamics and reward, >= 0.
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+    L_f, L_r, L_pi
+        Lipschitz constants (sum metric on (s, a)), >= 0, with ``gamma * L_f * (1 + L_pi) < 1``.
+
+    Returns
+    -------
+    float or ndarray
+        The bound on :math:`|J(\pi,\mathcal M)-J(\pi,\hat{\mathcal M})|`.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is outside ``[0, 1)``, an argument is negative or not finite, or the
+        contraction condition ``gamma * L_f * (1 + L_pi) < 1`` fails.
+
+    Examples
+    --------
+    >>> return_error_bound(0.1, 0.01, 0.9, 0.5, 1.0, 0.5)  # 0.01/0.1 + 0.9*1.5/(0.1*0.325)*0.1
+    4.253846153846...
+    """
+    eps_dyn, eps_rew = _check_nonneg(eps_dyn=eps_dyn, eps_rew=eps_rew)
+    m = np.asarray(dynamics_multiplier(gamma, L_f, L_r, L_pi))
+    gamma = np.asarray(gamma, dtype=float)
+    return _out((eps_rew + m * eps_dyn) / (1.0 - gamma))
+
+
+def _discount_sum(gamma: float, horizon: int) -> float:
+    # sum_{t<H} gamma^t, exact at gamma = 1 and stable near it.
+    if gamma == 1.0:
+        return float(horizon)
+    if gamma == 0.0:
+        return 1.0
+    return float(-np.expm1(horizon * np.log(gamma)) / (1.0 - gamma))
+
+
+def _compounded_sum(gamma: float, rate: float, horizon: int) -> float:
+    # sum_{t<H} gamma^t e_t with e_t = sum_{k<t} rate^k (the state-error factor of step (i)),
+    # in log space so that geometric growth past float range gives inf, not an overflow warning.
+    total = 0.0
+    log_gamma = np.log(gamma) if gamma > 0 else -np.inf
+    for start in range(1, horizon, _CHUNK):  # e_0 = 0: the sum starts at t = 1
+        t = np.arange(start, min(start + _CHUNK, horizon), dtype=float)
+        if rate == 1.0:
+            log_e = np.log(t)
+        elif rate == 0.0:
+            log_e = np.zeros_like(t)
+        elif rate > 1.0:
+            y = t * np.log(rate)
+            log_e = y + np.log(-np.expm1(-y)) - np.log(rate - 1.0)
+        else:
+            log_e = np.log(np.expm1(t * np.log(rate)) / (rate - 1.0))
+        with np.errstate(over="ignore"):
+            terms = np.exp(t * log_gamma + log_e)
+            total += float(terms.sum())
+        if not np.isfinite(total):
+            return np.inf
+        if terms[-1] <= total * 1e-18 and terms[-1] <= terms[0]:
+            break  # terms are decaying geometrically and no longer change the sum
+    return total
+
+
+def _finite_coefficients(
+    gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    gamma = _check_gamma(gamma, allow_one=True)
+    L_f, L_r, L_pi = _check_nonneg(L_f=L_f, L_r=L_r, L_pi=L_pi)
+    g, lf, lr, lp = np.broadcast_arrays(gamma, L_f, L_r, L_pi)
+    c_rew = np.empty(g.shape)
+    c_dyn = np.empty(g.shape)
+    for idx in np.ndindex(g.shape):
+        c_rew[idx] = _discount_sum(g[idx], int(horizon))
+        rate = lf[idx] * (1.0 + lp[idx])
+        c_dyn[idx] = lr[idx] * (1.0 + lp[idx]) * _compounded_sum(g[idx], rate, int(horizon))
+    return c_rew, c_dyn
+
+
+def return_error_bound_finite(
+    eps_dyn: ArrayLike,
+    eps_rew: ArrayLike,
+    gamma: ArrayLike,
+    L_f: ArrayLike,
+    L_r: ArrayLike,
+    L_pi: ArrayLike,
+    horizon: int,
+) -> Any:
+    r"""Finite-horizon form of Lemma 1: the bound on the gap of the :math:`H`-step returns.
+
+    .. math::
+
+       \Bigl|\sum_{t<H}\gamma^t\bigl(r(s_t,a_t)-\hat r(\hat s_t,\hat a_t)\bigr)\Bigr|
+       \le \varepsilon_{\rm rew}\sum_{t<H}\gamma^t
+       + L_r(1+L_\pi)\,\varepsilon_{\rm dyn}\sum_{t<H}\gamma^t\sum_{k<t}L^k,
+       \qquad L = L_f(1+L_\pi).
+
+    Valid for any :math:`L_f \ge 0` and :math:`0\le\gamma\le1`; when :math:`\gamma L<1` it
+    increases with :math:`H` to the right-hand side of Eq. (1).
+
+    Parameters
+    ----------
+    eps_dyn, eps_rew
+        Sup-norm model errors, >= 0.
+    gamma
+        Discount factor, ``0 <= gamma <= 1``.
+    L_f, L_r, L_pi
+        Lipschitz constants (sum metric on (s, a)), >= 0; no contraction condition.
+    horizon
+        Number of steps :math:`H \ge 1`.
+
+    Returns
+    -------
+    float or ndarray
+        The bound; ``inf`` where the geometric growth exceeds the float range.
+
+    Raises
+    ------
+    ValueError
+        If ``horizon`` is not a positive integer, ``gamma`` is outside ``[0, 1]``, or an
+        argument is negative or not finite.
+    """
+    eps_dyn, eps_rew = _check_nonneg(eps_dyn=eps_dyn, eps_rew=eps_rew)
+    c_rew, c_dyn = _finite_coefficients(gamma, L_f, L_r, L_pi, horizon)
+    with np.errstate(invalid="ignore"):  # inf * 0 (eps_dyn = 0, exploding sum) is 0, not nan
+        dyn = np.where(eps_dyn == 0, 0.0, c_dyn * eps_dyn)
+    return _out(eps_rew * c_rew + dyn)
+
+
+def finite_horizon_multiplier(
+    gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike, horizon: int
+) -> Any:
+    r"""Dynamics coefficient over reward coefficient of the finite-horizon bound.
+
+    .. math::
+
+       m_H = \frac{L_r(1+L_\pi)\sum_{t<H}\gamma^t\sum_{k<t}L^k}{\sum_{t<H}\gamma^t},
+
+    so that the bound of :func:`return_error_bound_finite` is
+    :math:`(m_H\varepsilon_{\rm dyn}+\varepsilon_{\rm rew})\sum_{t<H}\gamma^t`. Under contraction
+    it tends to the multiplier of Eq. (4) (:func:`dynamics_multiplier`) as :math:`H\to\infty`.
+
+    Parameters
+    ----------
+    gamma
+        Discount factor, ``0 <= gamma <= 1``.
+    L_f, L_r, L_pi
+        Lipschitz constants, >= 0.
+    horizon
+        Number of steps :math:`H \ge 1`.
+
+    Returns
+    -------
+    float or ndarray
+        :math:`m_H \ge 0` (``inf`` past the float range).
+    """
+    c_rew, c_dyn = _finite_coefficients(gamma, L_f, L_r, L_pi, horizon)
+    return _out(c_dyn / c_rew)

@@ -1,0 +1,117 @@
+"""Lemma 1 / Eq. (1) and the finite-horizon bound, against closed forms and the extremal system."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import imagination as im
+
+unit = st.floats(0.0, 0.99)
+const = st.floats(0.0, 3.0)
+err = st.floats(0.0, 10.0)
+
+
+def extremal_gap(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon):
+    """|J_H - Ĵ_H| on the system where Lemma 1 is attained (paper.md §2 [check]).
+
+    Scalar f(s, a) = L_f (s + a), pi(s) = L_pi s, r(s, a) = L_r (s + a), f̂ = f + eps_dyn,
+    r̂ = r + eps_rew: every inequality of the proof holds with equality. A plain loop on purpose.
+    """
+    s = s_hat = 1.0
+    gap = 0.0
+    for t in range(horizon):
+        a, a_hat = L_pi * s, L_pi * s_hat
+        gap += gamma**t * ((L_r * (s_hat + a_hat) + eps_rew) - L_r * (s + a))
+        s, s_hat = L_f * (s + a), L_f * (s_hat + a_hat) + eps_dyn
+    return abs(gap)
+
+
+def test_eq1_by_hand():
+    # 0.01 / 0.1 + 0.9 * 1 * 1.5 / (0.1 * (1 - 0.9 * 0.5 * 1.5)) * 0.1 = 0.1 + 4.153846...
+    assert im.return_error_bound(0.1, 0.01, 0.9, 0.5, 1.0, 0.5) == pytest.approx(
+        0.1 + 0.9 * 1.5 / (0.1 * 0.325) * 0.1, rel=1e-15
+    )
+    assert im.compounding_rate(0.5, 0.5) == 0.75
+    assert im.dynamics_multiplier(0.9, 0.5, 1.0, 0.5) == pytest.approx(0.9 * 1.5 / 0.325)
+
+
+@given(err, err, unit, const, const, const, st.integers(1, 60))
+def test_lemma1_finite_bound_is_attained(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon):
+    # On the extremal system gap == finite-horizon bound term by term (relative 1e-9 for the
+    # rounding of up to 60 steps of geometric growth).
+    L_f = min(L_f, 1.5 / (1 + L_pi))  # keep L^60 well inside float range
+    bound = im.return_error_bound_finite(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon)
+    gap = extremal_gap(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon)
+    assert gap == pytest.approx(bound, rel=1e-9, abs=1e-12)
+
+
+@given(err, err, unit, const, const, const)
+def test_lemma1_finite_bound_increases_to_eq1(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi):
+    rate = gamma * L_f * (1 + L_pi)
+    if rate >= 0.95:  # contraction with a margin, so 4000 steps converge
+        L_f = 0.95 * L_f / rate
+    infinite = im.return_error_bound(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi)
+    finite = [im.return_error_bound_finite(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, h)
+              for h in (1, 2, 5, 20, 100, 4000)]
+    assert np.all(np.diff(finite) >= -1e-12 * infinite)
+    assert finite[-1] <= infinite * (1 + 1e-12) + 1e-300
+    assert finite[-1] == pytest.approx(infinite, rel=1e-9, abs=1e-300)
+
+
+def test_finite_multiplier_tends_to_eq4_multiplier():
+    m = im.dynamics_multiplier(0.95, 0.8, 2.0, 0.2)
+    assert im.finite_horizon_multiplier(0.95, 0.8, 2.0, 0.2, 10_000) == pytest.approx(m, rel=1e-12)
+    assert im.finite_horizon_multiplier(0.95, 0.8, 2.0, 0.2, 10) < m
+
+
+def test_asadi_reduction():
+    # eps_rew = 0, L_pi = 0: gamma K_R Delta / ((1 - gamma)(1 - gamma K)) (Asadi et al. 2018).
+    gamma, K, K_R, delta = 0.9, 1.05, 2.0, 0.03
+    expected = gamma * K_R * delta / ((1 - gamma) * (1 - gamma * K))
+    assert im.return_error_bound(delta, 0.0, gamma, K, K_R, 0.0) == pytest.approx(expected, 1e-14)
+
+
+def test_finite_bound_without_contraction_and_undiscounted():
+    # gamma = 1, L = 2: sum_{t<H} (eps_rew + L_r eps_dyn (2^t - 1)) by hand for H = 4.
+    value = im.return_error_bound_finite(0.1, 0.2, 1.0, 2.0, 3.0, 0.0, 4)
+    assert value == pytest.approx(4 * 0.2 + 3.0 * 0.1 * (0 + 1 + 3 + 7))
+
+
+def test_finite_bound_overflows_to_inf_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert im.return_error_bound_finite(0.1, 0.0, 1.0, 10.0, 1.0, 0.0, 1000) == np.inf
+        # eps_dyn = 0 keeps the bound finite even when the dynamics sum explodes
+        assert im.return_error_bound_finite(0.0, 0.1, 1.0, 10.0, 1.0, 0.0, 1000) == pytest.approx(100)
+
+
+def test_bounds_broadcast_over_arrays():
+    gammas = np.array([0.0, 0.5, 0.9])
+    out = im.return_error_bound(0.1, 0.01, gammas, 0.5, 1.0, 0.5)
+    assert out.shape == (3,)
+    assert out[1] == im.return_error_bound(0.1, 0.01, 0.5, 0.5, 1.0, 0.5)
+    out_h = im.return_error_bound_finite(0.1, 0.01, gammas, 0.5, 1.0, 0.5, 50)
+    assert np.all(out_h <= out)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: im.return_error_bound(0.1, 0.1, 1.0, 0.5, 1, 0), r"0 <= gamma < 1"),
+        (lambda: im.return_error_bound(0.1, 0.1, -0.1, 0.5, 1, 0), r"0 <= gamma < 1"),
+        (lambda: im.return_error_bound(-0.1, 0.1, 0.5, 0.5, 1, 0), r"eps_dyn must be finite"),
+        (lambda: im.return_error_bound(0.1, np.nan, 0.5, 0.5, 1, 0), r"eps_rew must be finite"),
+        (lambda: im.return_error_bound(0.1, 0.1, 0.9, 1.0, 1, 0.2), r"contraction condition"),
+        (lambda: im.dynamics_multiplier(0.9, -1.0, 1, 0.2), r"L_f must be finite"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 1.01, 1, 1, 0, 5), r"0 <= gamma <= 1"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 0), r"positive integer"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 2.5), r"positive integer"),
+        (lambda: im.compounding_rate(1.0, -0.5), r"L_pi must be finite"),
+    ],
+)
+def test_bounds_reject_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
