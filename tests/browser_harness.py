@@ -34,10 +34,11 @@ JS_MATH = """() => ({nodes: document.querySelectorAll('span.math, div.math').len
 JS_SIGNATURE = """(id) => { const d = document.getElementById(id);
   const parts = [...d.querySelectorAll('.scatterlayer .js-line, .scatterlayer .js-fill')]
                   .map(p => p.getAttribute('d'));
+  const href = i => i.getAttribute('href') || i.getAttribute('xlink:href') || '';
   parts.push(...[...d.querySelectorAll('.heatmaplayer image, .hm image')]
-                  .map(i => (i.getAttribute('href') || i.getAttribute('xlink:href') || '').length + ':'
-                            + (i.getAttribute('href') || '').slice(-64)));
-  parts.push(...[...d.querySelectorAll('.trace')].map(t => t.style.opacity + t.getAttribute('class')));
+                  .map(i => href(i).length + ':' + href(i).slice(-64)));
+  parts.push(...[...d.querySelectorAll('.trace')]
+                  .map(t => t.style.opacity + t.getAttribute('class')));
   return parts.join('|'); }"""
 
 

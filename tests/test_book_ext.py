@@ -54,15 +54,28 @@ def test_setup_ships_plotly_js(tmp_path: Path):
     calls = {"js": [], "events": []}
     app = SimpleNamespace(
         add_js_file=lambda name, **kw: calls["js"].append((name, kw)),
-        connect=lambda event, fn: calls["events"].append((event, fn)),
+        connect=lambda event, fn, **kw: calls["events"].append((event, fn)),
         outdir=str(tmp_path),
         builder=SimpleNamespace(format="html"),
     )
     meta = book_ext.setup(app)
     assert meta["parallel_read_safe"]
     assert calls["js"][0][0] == "plotly.min.js"
-    event, fn = calls["events"][0]
-    assert event == "build-finished"
-    fn(app, None)
+    handlers = dict(calls["events"])
+    assert set(handlers) == {"build-finished", "html-page-context"}
+    handlers["build-finished"](app, None)
     shipped = tmp_path / "_static" / "plotly.min.js"
     assert shipped.stat().st_size > 1_000_000  # the real library, not a stub
+
+
+def test_duplicate_inline_scripts_are_dropped_in_place():
+    # sphinx-thebe registers the same inline script twice (filename None and ""): keep one,
+    # and keep the builder's list object, which MathJax appends to afterwards.
+    from sphinx.builders.html._assets import _JavaScript
+
+    scripts = [_JavaScript(None, body="const X = 1"), _JavaScript("", body="const X = 1"),
+               _JavaScript("a.js"), _JavaScript("b.js")]
+    context = {"script_files": scripts}
+    book_ext._dedupe_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts
+    assert [str(getattr(s, "filename", "") or "") for s in scripts] == ["", "a.js", "b.js"]

@@ -50,6 +50,7 @@ def test_pyproject_keeps_ranges():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     specs = project["dependencies"] + [d for ds in project["optional-dependencies"].values()
                                        for d in ds]
-    assert not [s for s in specs if "==" in s], "pyproject.toml takes ranges; pins go in requirements"
+    pinned = [s for s in specs if "==" in s]
+    assert not pinned, f"pyproject.toml takes ranges; pins go in requirements: {pinned}"
     assert project["name"] == "imagination-book"
     assert project["scripts"]["imagination"] == "imagination.cli:main"

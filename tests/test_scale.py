@@ -26,7 +26,9 @@ def test_bad_scale_names_the_allowed_values(monkeypatch):
         im.by_scale(ci=1, book=2, paper=3, scale="huge")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("value", "static"), [("1", True), ("true", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "static"), [("1", True), ("true", True), ("0", False), ("", False)]
+)
 def test_static_mode(monkeypatch, value, static):
     monkeypatch.setenv("IMAGINATION_STATIC", value)
     assert im.is_static() is static

@@ -19,6 +19,7 @@ from .bounds import (
     return_error_bound_finite,
 )
 from .scale import SCALES, by_scale, current_scale, is_static
+from .systems import discounted_return, rotation_rollout
 
 __version__ = "0.1.0"
 
@@ -26,8 +27,12 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "viz": "imagination.viz",
     "COLORS": "imagination.viz",
-    "interactive_figure": "imagination.viz",
+    "PALETTE": "imagination.viz",
+    "Parameter": "imagination.viz",
     "StaticParameter": "imagination.viz",
+    "LiveFigure": "imagination.viz",
+    "interactive_figure": "imagination.viz",
+    "figure_from_traces": "imagination.viz",
     "apply_style": "imagination.viz",
 }
 
@@ -36,11 +41,13 @@ __all__ = [
     "by_scale",
     "compounding_rate",
     "current_scale",
+    "discounted_return",
     "dynamics_multiplier",
     "finite_horizon_multiplier",
     "is_static",
     "return_error_bound",
     "return_error_bound_finite",
+    "rotation_rollout",
     *_LAZY,
 ]
 
