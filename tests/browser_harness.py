@@ -24,7 +24,7 @@ LOCAL_HOSTS = {"127.0.0.1"}
 JS_FIGURES = """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
   id: d.id, drawn: d.classList.contains('js-plotly-plot') && !!d.querySelector('.main-svg'),
   traces: d.querySelectorAll('.trace, .hm, .heatmaplayer image, .contourlayer path').length,
-  sliders: d.querySelectorAll('.slider-container').length}))"""
+  sliders: d.querySelectorAll('.slider-group').length}))"""
 # Math: every Sphinx math node typeset by MathJax, none with a TeX error.
 JS_MATH = """() => ({nodes: document.querySelectorAll('span.math, div.math').length,
   typeset: [...document.querySelectorAll('span.math, div.math')]
@@ -91,7 +91,7 @@ def _drag_slider(page, fig_id: str, index: int) -> bool:
     """Drag slider ``index`` of figure ``fig_id`` to its far end; True if the plot changed."""
     fig = page.locator(f"[id='{fig_id}']")
     fig.scroll_into_view_if_needed()
-    slider = fig.locator(".slider-container").nth(index)
+    slider = fig.locator(".slider-group").nth(index)
     rail = slider.locator(".slider-rail-rect").bounding_box()
     grip = slider.locator(".slider-grip-rect").bounding_box()
     before = page.evaluate(JS_SIGNATURE, fig_id)
