@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,6 +24,13 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def is_stub(page: str) -> bool:
+    """Whether a TOC page is a notebook still marked ``"imagination": {"stub": true}``."""
+    nb = ROOT / f"{page}.ipynb"
+    return nb.exists() and bool(
+        json.loads(nb.read_text())["metadata"].get("imagination", {}).get("stub"))
 
 
 def require(ok: bool, reason: str) -> None:

@@ -3,14 +3,13 @@ every plotly figure draws, and on each written notebook of 00-07 a native slider
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 import yaml
 
 from .browser_harness import CHROMIUM, serve, visit_page
-from .conftest import HTML, ROOT, require
+from .conftest import HTML, ROOT, is_stub, require
 
 pytestmark = pytest.mark.browser
 
@@ -19,14 +18,9 @@ PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapt
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
-def _is_stub(page: str) -> bool:
-    nb = ROOT / f"{page}.ipynb"
-    return nb.exists() and json.loads(nb.read_text())["metadata"].get("imagination", {}).get("stub")
-
-
 # Notebooks 00-07 must each carry a working native slider once written (08 and 09 are exempt).
 SLIDER_PAGES = [p for p in PAGES if p.startswith("notebooks/0") and p[10:12] <= "07"
-                and not _is_stub(p)]
+                and not is_stub(p)]
 
 
 @pytest.fixture(scope="session")
