@@ -54,6 +54,7 @@ def test_setup_ships_plotly_js(tmp_path: Path):
     calls = {"js": [], "events": []}
     app = SimpleNamespace(
         add_js_file=lambda name, **kw: calls["js"].append((name, kw)),
+        add_css_file=lambda name, **kw: calls["js"].append((name, kw)),
         connect=lambda event, fn, **kw: calls["events"].append((event, fn)),
         outdir=str(tmp_path),
         builder=SimpleNamespace(format="html"),
@@ -66,6 +67,7 @@ def test_setup_ships_plotly_js(tmp_path: Path):
     handlers["build-finished"](app, None)
     shipped = tmp_path / "_static" / "plotly.min.js"
     assert shipped.stat().st_size > 1_000_000  # the real library, not a stub
+    assert (tmp_path / "_static" / "imagination.css").read_text().startswith("/*")
 
 
 def test_duplicate_inline_scripts_are_dropped_in_place():

@@ -23,6 +23,7 @@ __all__ = ["PLOTLY_JS", "PLOTLY_MIME", "PlotlyMimeRenderer", "plotly_json_to_htm
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PLOTLY_JS = "plotly.min.js"
+BOOK_CSS = "imagination.css"
 
 
 def plotly_json_to_html(spec: dict[str, Any] | str) -> str:
@@ -113,15 +114,15 @@ class PlotlyMimeRenderer:
         return [nodes.raw(text=html, format="html", classes=["output", "plotly-figure"])]
 
 
-def _copy_plotly_js(app: Any, exc: Exception | None) -> None:
+def _copy_assets(app: Any, exc: Exception | None) -> None:
     if exc is not None or app.builder.format != "html":
         return
     import plotly
 
-    src = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
-    dest = Path(app.outdir) / "_static" / PLOTLY_JS
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / PLOTLY_JS, static / PLOTLY_JS)
+    shutil.copyfile(Path(__file__).with_name("book.css"), static / BOOK_CSS)
 
 
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any
@@ -146,7 +147,8 @@ def setup(app: Any) -> dict[str, Any]:
     """Sphinx entry point: load ``plotly.min.js`` on every page and copy it into ``_static``."""
     # Early priority so plotly.js is defined before the inline scripts of the figures run.
     app.add_js_file(PLOTLY_JS, priority=100)
-    app.connect("build-finished", _copy_plotly_js)
+    app.add_css_file(BOOK_CSS)
+    app.connect("build-finished", _copy_assets)
     # early: html-page-context stops at the first handler that returns a template name
     app.connect("html-page-context", _dedupe_scripts, priority=100)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
