@@ -79,3 +79,11 @@ def test_overview_figures_carry_captions_and_alt_text(built_book):
     assert len(figures) >= 2 and all(len(alt) > 20 for alt in figures)
     assert html.count('class="imagination-caption"') == len(figures)
     assert "vary all parameters" in html
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_no_widget_state_reaches_static_pages(built_book, page):
+    # ipywidgets state makes myst-nb load widget JavaScript from a CDN (design.md §4)
+    html = _html(built_book, page)
+    assert "application/vnd.jupyter.widget" not in html
+    assert "jupyter-widgets" not in html
