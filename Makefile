@@ -47,6 +47,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# keep notebooks output-free on commit (a no-op outside a git clone)
+	-git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbstripout --install
 	touch $@
 
 setup: $(VENV)/.installed
