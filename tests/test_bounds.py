@@ -117,3 +117,24 @@ def test_bounds_broadcast_over_arrays():
 def test_bounds_reject_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@given(err, err, unit, const, const, const, st.integers(0, 5), st.floats(1.0, 2.0))
+def test_lemma1_bound_monotone_in_every_argument(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, which,
+                                                 factor):
+    # Corollary 1's premise, and more: raising any argument never lowers either bound.
+    args = [eps_dyn, eps_rew, gamma, L_f, L_r, L_pi]
+    bigger = list(args)
+    bigger[which] = min(args[which] * factor, 0.999) if which == 2 else args[which] * factor
+    finite = [im.return_error_bound_finite(*a, 30) for a in (args, bigger)]
+    assert finite[1] >= finite[0] * (1 - 1e-12)
+    if max(a[2] * a[3] * (1 + a[5]) for a in (args, bigger)) < 1:
+        assert im.return_error_bound(*bigger) >= im.return_error_bound(*args) * (1 - 1e-12)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_lemma1_bound_covers_simulated_gap(seed):
+    # random nonlinear and LQG systems (chapter 1's generators): gap <= B_H at the same horizon
+    rng = np.random.default_rng(seed)
+    for make in (im.synthetic_configurations, im.lqg_configurations):
+        assert np.all(im.figure3_ratio(make(4, horizon=40, rng=rng)) <= 1 + 1e-9)

@@ -19,7 +19,18 @@ from .bounds import (
     return_error_bound_finite,
 )
 from .scale import SCALES, by_scale, current_scale, is_static
-from .systems import discounted_return, rotation_rollout
+from .systems import (
+    FIGURE3_FAMILIES,
+    Figure3Batch,
+    discounted_return,
+    extremal_gaps,
+    figure3_ratio,
+    lqg_configurations,
+    rotation_rollout,
+    scalar_nonlinear_gaps,
+    simulate_gap,
+    synthetic_configurations,
+)
 
 __version__ = "0.1.0"
 
@@ -37,17 +48,25 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "FIGURE3_FAMILIES",
     "SCALES",
+    "Figure3Batch",
     "by_scale",
     "compounding_rate",
     "current_scale",
     "discounted_return",
+    "extremal_gaps",
+    "figure3_ratio",
     "dynamics_multiplier",
     "finite_horizon_multiplier",
     "is_static",
+    "lqg_configurations",
     "return_error_bound",
     "return_error_bound_finite",
     "rotation_rollout",
+    "scalar_nonlinear_gaps",
+    "simulate_gap",
+    "synthetic_configurations",
     *_LAZY,
 ]
 
