@@ -1,0 +1,359 @@
+"""Theorem 2, Proposition 2 and the erratum (paper.md §5) on small random tabular MDPs.
+
+Exact checks compare two independent computations (autograd through the DP against an
+enumeration of all trajectories); statistical checks use fixed seeds and 5-standard-error
+tolerances, derived next to each assertion.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imagination.reinforce import (
+    NOISE_DISTRIBUTIONS,
+    TabularMDP,
+    bias_gradient,
+    exact_added_variance,
+    exact_estimator_mean,
+    exact_gradient,
+    exact_objective,
+    exact_w2,
+    noise_variance_bound,
+    random_tabular_mdp,
+    reinforce_estimates,
+    reward_noise,
+    sample_rollouts,
+    softmax_policy,
+)
+
+
+def problem(n_states=3, n_actions=2, gamma=0.8, seed=0):
+    rng = np.random.default_rng(seed)
+    mdp = random_tabular_mdp(n_states, n_actions, gamma=gamma, rng=rng)
+    return mdp, rng.standard_normal((n_states, n_actions))
+
+
+def draw(p, u):
+    # Inverse CDF of one categorical, the textbook way.
+    return min(int(np.searchsorted(np.cumsum(p), u, side="right")), len(p) - 1)
+
+
+def loop_estimates(mdp, theta, horizon, uniforms, *, rewards=None, weighting="discounted"):
+    """Plain reference: one rollout at a time, one time step at a time (CleanRL-style check)."""
+    pi = softmax_policy(theta)
+    S, A = pi.shape
+    *batch, K = uniforms.shape[:-2]
+    out = np.zeros((*batch, S, A))
+    traj = np.zeros((*batch, K, horizon, 2), dtype=int)
+    for idx in np.ndindex(*batch, K):
+        u = uniforms[idx]
+        s = draw(mdp.mu, u[0, 0])
+        for t in range(horizon):
+            a = draw(pi[s], u[t, 1])
+            traj[(*idx, t)] = s, a
+            if t + 1 < horizon:
+                s = draw(mdp.P[s, a], u[t + 1, 0])
+        G, est = 0.0, np.zeros((S, A))
+        for t in reversed(range(horizon)):
+            s, a = traj[(*idx, t)]
+            G = (mdp.r[s, a] if rewards is None else rewards[(*idx, t)]) + mdp.gamma * G
+            score = np.zeros((S, A))
+            score[s] = -pi[s]
+            score[s, a] += 1.0
+            weight = mdp.gamma**t if weighting == "discounted" else 1.0
+            est += weight * G * score
+        out[idx[:-1]] += est / K
+    return out, traj
+
+
+# --------------------------------------------------------------------------- exact quantities
+
+
+def test_softmax_policy_rows_are_distributions():
+    theta = np.array([[0.0, 0.0], [np.log(3.0), 0.0], [1000.0, 0.0]])
+    # Row 2: e^log3 / (e^log3 + 1) = 3/4; row 3 would overflow without the max shift.
+    np.testing.assert_allclose(softmax_policy(theta), [[0.5, 0.5], [0.75, 0.25], [1.0, 0.0]],
+                               rtol=1e-15, atol=1e-300)
+
+
+def test_exact_objective_by_hand():
+    # One state, actions with rewards 1 and 3, P = 1, uniform policy: E[r_t] = 2 every step, so
+    # J_3 = 2 (1 + 0.5 + 0.25) = 3.5.
+    mdp = TabularMDP(P=np.ones((1, 2, 1)), r=[[1.0, 3.0]], mu=[1.0], gamma=0.5)
+    assert exact_objective(mdp, np.zeros((1, 2)), 3) == pytest.approx(3.5, rel=1e-15)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.7, 0.95])
+@pytest.mark.parametrize("horizon", [1, 4, 12])
+def test_exact_gradient_matches_finite_differences(gamma, horizon):
+    mdp, theta = problem(4, 3, gamma, seed=1)
+    g = exact_gradient(mdp, theta, horizon)
+    h, fd = 1e-6, np.zeros_like(theta)
+    for i in np.ndindex(theta.shape):
+        e = np.zeros_like(theta)
+        e[i] = h
+        fd[i] = (exact_objective(mdp, theta + e, horizon)
+                 - exact_objective(mdp, theta - e, horizon)) / (2 * h)
+    # Central differences: truncation ~h^2 J''' ~ 1e-12, rounding ~1e-16 |J| / h ~ 1e-10.
+    np.testing.assert_allclose(fd, g, rtol=1e-6, atol=1e-6 * np.abs(g).max())
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("horizon", [1, 3, 5])
+def test_theorem2_discounted_estimator_mean_is_exact_gradient(gamma, horizon):
+    # Theorem 2 with sigma = 0: the enumerated mean of the gamma^t-weighted estimator equals
+    # autograd through the DP (two independent computations of g_H).
+    mdp, theta = problem(3, 2, gamma, seed=2)
+    np.testing.assert_allclose(exact_estimator_mean(mdp, theta, horizon),
+                               exact_gradient(mdp, theta, horizon), rtol=0, atol=1e-10)
+
+
+def test_erratum_undiscounted_estimator_is_biased():
+    # paper.md §5: without the gamma^t weight, the mean is about 2x g_H (3 states, gamma 0.7, H 6).
+    mdp, theta = problem(3, 2, gamma=0.7, seed=0)
+    g = exact_gradient(mdp, theta, 6)
+    undiscounted = exact_estimator_mean(mdp, theta, 6, weighting="undiscounted")
+    ratio = np.linalg.norm(undiscounted) / np.linalg.norm(g)
+    assert 1.5 < ratio < 3.0  # measured 2.16 for this seed
+    assert np.linalg.norm(undiscounted - g) > 0.5 * np.linalg.norm(g)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.7])
+def test_erratum_forms_agree_only_when_horizon_is_one(gamma):
+    # At H = 1 both forms are score_0 * r_0. At gamma = 0 with H > 1 they still differ: the
+    # undiscounted form adds E[score_t r_t] for t >= 1, which g_H = E[score_0 r_0] does not have.
+    mdp, theta = problem(3, 2, gamma, seed=3)
+    for horizon in (1, 3):
+        diff = (exact_estimator_mean(mdp, theta, horizon, weighting="undiscounted")
+                - exact_gradient(mdp, theta, horizon))
+        if horizon == 1:
+            assert np.abs(diff).max() < 1e-12
+        else:
+            assert np.linalg.norm(diff) > 0.05 * np.linalg.norm(exact_gradient(mdp, theta, 3))
+
+
+def test_proposition2_bias_gradient_is_exact_shift():
+    mdp, theta = problem(3, 2, gamma=0.8, seed=4)
+    b = np.random.default_rng(40).standard_normal((3, 2))
+    shifted = exact_estimator_mean(mdp, theta, 5, rewards=mdp.r + b)
+    np.testing.assert_allclose(shifted, exact_gradient(mdp, theta, 5)
+                               + bias_gradient(mdp, theta, 5, b), rtol=0, atol=1e-10)
+    # A constant bias has zero gradient: sum_t gamma^t c does not depend on the policy.
+    np.testing.assert_allclose(bias_gradient(mdp, theta, 5, np.full((3, 2), 2.5)), 0, atol=1e-14)
+
+
+def test_theorem2_needs_noise_independent_of_the_action():
+    # Counterexample: eta = +c for action 0 and -c p0/p1 for action 1 has mean zero under the
+    # policy in every state (so E[sum_t gamma^t eta_t] = 0), yet it moves the estimator's mean.
+    mdp, theta = problem(3, 2, gamma=0.8, seed=5)
+    pi = softmax_policy(theta)
+    eta = np.stack([np.ones(3), -pi[:, 0] / pi[:, 1]], axis=1)
+    np.testing.assert_allclose((pi * eta).sum(axis=1), 0, atol=1e-15)
+    assert abs(exact_objective(replace(mdp, r=eta), theta, 6)) < 1e-12
+    g = exact_gradient(mdp, theta, 6)
+    shift = exact_estimator_mean(mdp, theta, 6, rewards=mdp.r + eta) - g
+    np.testing.assert_allclose(shift, bias_gradient(mdp, theta, 6, eta), atol=1e-10)
+    assert np.linalg.norm(shift) > 0.1 * np.linalg.norm(g)
+
+
+def test_noise_variance_bound_by_hand():
+    assert noise_variance_bound(2.0, 5, 0.5, 4, 0.5) == 5.0  # 2 * 5 * 0.5 / (4 * 0.25)
+    assert noise_variance_bound(0.0, 5, 0.5, 4, 0.5) == 0.0
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.floats(0.0, 0.99),
+       st.integers(0, 2**32 - 1), st.sampled_from(["discounted", "undiscounted"]))
+def test_theorem2_noise_bound_holds(n_states, n_actions, horizon, gamma, seed, weighting):
+    mdp, theta = problem(n_states, n_actions, gamma, seed)
+    w2 = exact_w2(mdp, theta, horizon)
+    assert 0.0 <= w2 <= 2.0  # ||onehot(a) - pi(.|s)||^2 = 1 - 2 pi(a|s) + ||pi(.|s)||^2 <= 2
+    added = exact_added_variance(mdp, theta, horizon, 1.5, 3, weighting=weighting)
+    assert added <= noise_variance_bound(1.5, horizon, w2, 3, gamma) * (1 + 1e-12)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def test_sample_rollouts_draws_its_uniforms_from_rng():
+    mdp, theta = problem(4, 3, seed=6)
+    a = sample_rollouts(mdp, theta, 7, (5, 3), np.random.default_rng(60))
+    u = np.random.default_rng(60).random((5, 3, 7, 2))
+    b = sample_rollouts(mdp, theta, 7, (5, 3), uniforms=u)
+    for field in ("states", "actions", "rewards", "scores"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("weighting", ["discounted", "undiscounted"])
+@pytest.mark.parametrize("noisy", [False, True])
+def test_vectorised_estimates_equal_plain_loop(weighting, noisy):
+    mdp, theta = problem(4, 3, gamma=0.9, seed=7)
+    rng = np.random.default_rng(70)
+    u = rng.random((3, 4, 6, 2))
+    rollouts = sample_rollouts(mdp, theta, 6, (3, 4), uniforms=u)
+    rewards = rollouts.rewards + rng.standard_normal(rollouts.rewards.shape) if noisy else None
+    fast = reinforce_estimates(rollouts, mdp.gamma, rewards=rewards, weighting=weighting)
+    slow, traj = loop_estimates(mdp, theta, 6, u, rewards=rewards, weighting=weighting)
+    np.testing.assert_array_equal(rollouts.states, traj[..., 0])
+    np.testing.assert_array_equal(rollouts.actions, traj[..., 1])
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("distribution", NOISE_DISTRIBUTIONS)
+def test_reward_noise_has_zero_mean_and_variance_sigma2(distribution):
+    n, sigma2 = 200_000, 2.5
+    x = reward_noise((n,), sigma2, distribution, np.random.default_rng(8))
+    # Mean: SE sqrt(sigma2 / n). Variance: SE sqrt((m4 - sigma2^2) / n), m4 from the sample.
+    assert abs(x.mean()) < 5 * np.sqrt(sigma2 / n)
+    assert abs(x.var() - sigma2) < 5 * np.sqrt((np.mean(x**4) - sigma2**2) / n)
+    skewness = np.mean(x**3) / sigma2**1.5
+    assert skewness > 1.5 if distribution == "skewed" else abs(skewness) < 0.1
+    if distribution == "uniform":
+        assert np.abs(x).max() <= np.sqrt(3 * sigma2)
+    assert np.all(reward_noise((3,), 0.0, distribution, np.random.default_rng(0)) == 0)
+
+
+# --------------------------------------------------------------------------- statistical
+
+R, K, H = 4000, 4, 5
+
+
+@pytest.mark.parametrize("sigma2", [0.5, 4.0])
+@pytest.mark.parametrize("distribution", NOISE_DISTRIBUTIONS)
+def test_theorem2_unbiased_under_zero_mean_noise(distribution, sigma2):
+    mdp, theta = problem(3, 2, gamma=0.8, seed=9)
+    rng = np.random.default_rng([9, NOISE_DISTRIBUTIONS.index(distribution), int(sigma2)])
+    rollouts = sample_rollouts(mdp, theta, H, (R, K), rng)
+    eta = reward_noise(rollouts.rewards.shape, sigma2, distribution, rng)
+    est = reinforce_estimates(rollouts, mdp.gamma, rewards=rollouts.rewards + eta)
+    se = est.std(axis=0, ddof=1) / np.sqrt(R)
+    # 5 SE per coordinate: under the CLT P(|Z| > 5) = 5.7e-7, so over 6 cases x 6 coordinates
+    # the chance of any false alarm is below 36 * 5.7e-7 = 2e-5 (Bonferroni); seeds are fixed.
+    g = exact_gradient(mdp, theta, H)
+    assert np.all(np.abs(est.mean(axis=0) - g) <= 5 * se)
+    # Power check: the same labels reject the undiscounted form of the erratum (19-42 SE here).
+    undiscounted = reinforce_estimates(rollouts, mdp.gamma, rewards=rollouts.rewards + eta,
+                                       weighting="undiscounted")
+    assert np.any(np.abs(undiscounted.mean(axis=0) - g) > 5 * se)
+
+
+def trace_variance(x):
+    """Trace of the sample covariance of rows of x, and its standard error.
+
+    T = sum_i ||x_i - mean||^2 / (n - 1); by the CLT Var(T) ~ Var(||X - mu||^2) / n, estimated
+    from the same squared distances: no normality assumed (the skewed noise is not normal).
+    """
+    x = x.reshape(len(x), -1)
+    d = np.sum((x - x.mean(axis=0)) ** 2, axis=1)
+    return d.sum() / (len(x) - 1), d.std(ddof=1) / np.sqrt(len(x)), d
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "skewed"])
+def test_theorem2_added_variance_matches_exact_term(distribution):
+    mdp, theta = problem(3, 2, gamma=0.8, seed=10)
+    rng = np.random.default_rng([10, NOISE_DISTRIBUTIONS.index(distribution)])
+    sigma2 = 2.0
+    rollouts = sample_rollouts(mdp, theta, H, (R, K), rng)
+    eta = reward_noise(rollouts.rewards.shape, sigma2, distribution, rng)
+    clean = reinforce_estimates(rollouts, mdp.gamma)
+    noisy = reinforce_estimates(rollouts, mdp.gamma, rewards=rollouts.rewards + eta)
+    noise_part = reinforce_estimates(rollouts, mdp.gamma, rewards=eta)
+    # Same rollouts: the estimator is linear in the labels, so noisy - clean is the noise part.
+    np.testing.assert_allclose(noisy - clean, noise_part, rtol=0, atol=1e-12)
+    exact = exact_added_variance(mdp, theta, H, sigma2, K)
+    measured, se, _ = trace_variance(noise_part)
+    assert abs(measured - exact) <= 5 * se
+    # Var[noisy] - Var[clean] also holds the sample cross-covariance (mean 0); pair the squared
+    # distances row by row so its SE covers that term too.
+    _, _, d_noisy = trace_variance(noisy)
+    _, _, d_clean = trace_variance(clean)
+    diff = d_noisy - d_clean
+    assert abs(diff.sum() / (R - 1) - exact) <= 5 * diff.std(ddof=1) / np.sqrt(R)
+    bound = noise_variance_bound(sigma2, H, exact_w2(mdp, theta, H), K, mdp.gamma)
+    assert exact <= bound and measured <= bound
+
+
+def test_proposition2_bias_does_not_average_away():
+    mdp, theta = problem(3, 2, gamma=0.8, seed=11)
+    rng = np.random.default_rng(11)
+    b = rng.standard_normal((3, 2))
+    g, grad_b = exact_gradient(mdp, theta, H), bias_gradient(mdp, theta, H, b)
+    bias2 = float(np.sum(grad_b**2))
+    assert bias2 > 0.1 * np.sum(g**2)  # a bias that matters at this theta
+    n_rep, mse, var1 = 2000, {}, None
+    for k in (1, 8, 64):
+        rollouts = sample_rollouts(mdp, theta, H, (n_rep, k), rng)
+        labels = rollouts.rewards + b[rollouts.states, rollouts.actions]
+        est = reinforce_estimates(rollouts, mdp.gamma, rewards=labels)
+        se = est.std(axis=0, ddof=1) / np.sqrt(n_rep)
+        assert np.all(np.abs(est.mean(axis=0) - (g + grad_b)) <= 5 * se)  # Bonferroni as above
+        sq = np.sum((est - g) ** 2, axis=(1, 2))
+        mse[k] = (sq.mean(), sq.std(ddof=1) / np.sqrt(n_rep))
+        if k == 1:
+            var1, var1_se, _ = trace_variance(est)
+            continue
+        # E||g~ - g_H||^2 = Var[g~^(1)] / K + ||grad B_H||^2, Var[g~^(1)] measured at K = 1.
+        tol = 5 * np.hypot(mse[k][1], var1_se / k)
+        assert abs(mse[k][0] - (var1 / k + bias2)) <= tol
+    assert mse[64][0] > 0.9 * bias2  # 64 rollouts: the error is still the bias
+    assert mse[1][0] > mse[8][0] > mse[64][0]
+
+
+# --------------------------------------------------------------------------- contracts
+
+
+def test_tabular_mdp_arrays_are_read_only():
+    mdp, _ = problem()
+    with pytest.raises(ValueError, match="read-only"):
+        mdp.r[0, 0] = 1.0
+
+
+MDP, THETA = problem(2, 2, seed=12)
+ROLLOUTS = sample_rollouts(MDP, THETA, 3, (2, 2), np.random.default_rng(0))
+GEN = np.random.default_rng(0)
+P_OK = np.full((2, 2, 2), 0.5)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: TabularMDP(P_OK, np.zeros((2, 2)), [0.5, 0.5], 1.0), "gamma"),
+    (lambda: TabularMDP(P_OK, np.zeros((2, 2)), [0.5, 0.5], -0.1), "gamma"),
+    (lambda: TabularMDP(P_OK, np.zeros((2, 2)), [0.5, 0.5], np.nan), "gamma"),
+    (lambda: TabularMDP(np.full((2, 2, 3), 1 / 3), np.zeros((2, 2)), [0.5, 0.5], 0.5), "P"),
+    (lambda: TabularMDP(P_OK * 0.9, np.zeros((2, 2)), [0.5, 0.5], 0.5), "P"),
+    (lambda: TabularMDP(P_OK * [-1, 3], np.zeros((2, 2)), [0.5, 0.5], 0.5), "P"),
+    (lambda: TabularMDP(P_OK, np.zeros((2, 3)), [0.5, 0.5], 0.5), "r"),
+    (lambda: TabularMDP(P_OK, np.zeros((2, 2)), [1.0], 0.5), "mu"),
+    (lambda: TabularMDP(P_OK, np.zeros((2, 2)), [0.6, 0.6], 0.5), "mu"),
+    (lambda: random_tabular_mdp(0, 2, gamma=0.5, rng=GEN), "n_states"),
+    (lambda: random_tabular_mdp(2, 2, gamma=0.5, rng=0), "rng"),
+    (lambda: softmax_policy(np.zeros(3)), "theta"),
+    (lambda: softmax_policy([[0.0, np.nan]]), "theta"),
+    (lambda: exact_objective(MDP, THETA, 0), "horizon"),
+    (lambda: exact_gradient(MDP, np.zeros((2, 3)), 3), "theta"),
+    (lambda: sample_rollouts(MDP, THETA, 3, (4, 0), GEN), "shape"),  # K < 1
+    (lambda: sample_rollouts(MDP, THETA, 3, (), GEN), "shape"),
+    (lambda: sample_rollouts(MDP, THETA, 3, (2, 2)), "rng"),
+    (lambda: sample_rollouts(MDP, THETA, 3, (2, 2), uniforms=np.zeros((2, 2, 3))), "uniforms"),
+    (lambda: sample_rollouts(MDP, THETA, 3, (1,), uniforms=np.ones((1, 3, 2))), "uniforms"),
+    (lambda: reinforce_estimates(ROLLOUTS, 1.0), "gamma"),
+    (lambda: reinforce_estimates(ROLLOUTS, 0.5, weighting="average"), "weighting"),
+    (lambda: reinforce_estimates(ROLLOUTS, 0.5, rewards=np.zeros((2, 3))), "rewards"),
+    (lambda: reward_noise((3,), -1.0, "gaussian", GEN), "sigma2"),
+    (lambda: reward_noise((3,), 1.0, "cauchy", GEN), "distribution"),
+    (lambda: exact_added_variance(MDP, THETA, 3, 1.0, 0), "n_rollouts"),
+    (lambda: exact_added_variance(MDP, THETA, 3, -1.0, 1), "sigma2"),
+    (lambda: exact_estimator_mean(MDP, THETA, 3, rewards=np.zeros(2)), "rewards"),
+    (lambda: exact_w2(MDP, THETA, 30), "smaller MDP or horizon"),
+    (lambda: noise_variance_bound(-1.0, 5, 0.5, 4, 0.5), "sigma2"),
+    (lambda: noise_variance_bound(1.0, 0, 0.5, 4, 0.5), "horizon"),
+    (lambda: noise_variance_bound(1.0, 5, -0.5, 4, 0.5), "w2"),
+    (lambda: noise_variance_bound(1.0, 5, 0.5, 0.5, 0.5), "n_rollouts"),
+    (lambda: noise_variance_bound(1.0, 5, 0.5, 4, 1.0), "gamma"),
+    (lambda: bias_gradient(MDP, THETA, 3, np.zeros(3)), "b"),
+])
+def test_value_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
