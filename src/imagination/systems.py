@@ -713,15 +713,11 @@ def extremal_gaps(eps_dyn: float, eps_rew: float, gamma: float, L_f: float, L_r:
         ``gaps[h - 1]`` = :math:`|J_h - \hat J_h|` for :math:`h = 1, \dots, H`.
     """
     _check_lemma1_args(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon)
-    s = s_hat = 1.0
-    gaps = np.empty(horizon)
-    partial = 0.0
-    for t in range(horizon):  # a recursion in t; scalar, so no batching to gain
-        a, a_hat = L_pi * s, L_pi * s_hat
-        partial += gamma**t * ((L_r * (s_hat + a_hat) + eps_rew) - L_r * (s + a))
-        gaps[t] = abs(partial)
-        s, s_hat = L_f * (s + a), L_f * (s_hat + a_hat) + eps_dyn
-    return gaps
+    return _scalar_gaps(
+        f=lambda s, a: L_f * (s + a), f_hat=lambda s, a: L_f * (s + a) + eps_dyn,
+        pi=lambda s: L_pi * s,
+        r=lambda s, a: L_r * (s + a), r_hat=lambda s, a: L_r * (s + a) + eps_rew,
+        gamma=gamma, horizon=horizon, s0=1.0)
 
 
 def scalar_nonlinear_gaps(eps_dyn: float, eps_rew: float, gamma: float, L_f: float, L_r: float,
@@ -750,14 +746,24 @@ def scalar_nonlinear_gaps(eps_dyn: float, eps_rew: float, gamma: float, L_f: flo
         ``gaps[h - 1]`` = :math:`|J_h - \hat J_h|` for :math:`h = 1, \dots, H`.
     """
     _check_lemma1_args(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon)
-    s = s_hat = float(s0)
+    return _scalar_gaps(
+        f=lambda s, a: L_f * np.tanh(s + a),
+        f_hat=lambda s, a: L_f * np.tanh(s + a) + eps_dyn * np.cos(s),
+        pi=lambda s: L_pi * np.sin(s),
+        r=lambda s, a: L_r * np.sin(s + a),
+        r_hat=lambda s, a: L_r * np.sin(s + a) + eps_rew * np.cos(s - a),
+        gamma=gamma, horizon=horizon, s0=float(s0))
+
+
+def _scalar_gaps(*, f: Any, f_hat: Any, pi: Any, r: Any, r_hat: Any, gamma: float,
+                 horizon: int, s0: float) -> NDArray[np.float64]:
+    # |J_h - Ĵ_h| for h = 1..H of a scalar system and its model, both from s0.
+    s = s_hat = s0
     gaps = np.empty(horizon)
     partial = 0.0
-    for t in range(horizon):  # a recursion in t
-        a, a_hat = L_pi * np.sin(s), L_pi * np.sin(s_hat)
-        r = L_r * np.sin(s + a)
-        r_hat = L_r * np.sin(s_hat + a_hat) + eps_rew * np.cos(s_hat - a_hat)
-        partial += gamma**t * (r - r_hat)
+    for t in range(horizon):  # a recursion in t; scalar, so no batching to gain
+        a, a_hat = pi(s), pi(s_hat)
+        partial += gamma**t * (r(s, a) - r_hat(s_hat, a_hat))
         gaps[t] = abs(partial)
-        s, s_hat = L_f * np.tanh(s + a), L_f * np.tanh(s_hat + a_hat) + eps_dyn * np.cos(s_hat)
+        s, s_hat = f(s, a), f_hat(s_hat, a_hat)
     return gaps
