@@ -51,6 +51,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "NOISE_DISTRIBUTIONS",
+    "LinearGaussianSystem",
     "Rollouts",
     "TabularMDP",
     "bias_gradient",
@@ -59,10 +60,15 @@ __all__ = [
     "exact_gradient",
     "exact_objective",
     "exact_w2",
+    "linear_exact_added_variance",
+    "linear_exact_gradient",
+    "linear_exact_objective",
     "noise_variance_bound",
+    "random_linear_gaussian_system",
     "random_tabular_mdp",
     "reinforce_estimates",
     "reward_noise",
+    "sample_linear_rollouts",
     "sample_rollouts",
     "softmax_policy",
 ]
@@ -719,3 +725,150 @@ def noise_variance_bound(
     k = _check_n_rollouts(n_rollouts)
     gamma = _check_gamma(gamma)
     return sigma2 * horizon * w2 / (k * (1.0 - gamma) ** 2)
+
+
+# --------------------------------------------------------------------------- continuous test bed
+
+
+@dataclass(frozen=True)
+class LinearGaussianSystem:
+    r"""Continuous test bed: :math:`s_{t+1}=As_t+Ba_t`, :math:`a_t\sim\mathcal N(Ks_t,\sigma_a^2I)`.
+
+    Reward :math:`r(s,a)=-(s^\top Qs+a^\top Ra)`, fixed start :math:`s_0`. The policy parameter
+    is the gain :math:`K` (shape ``(d_a, d_s)``); :math:`J_H` is exact through the first and
+    second moments of the state, and so is its gradient (autograd through the same recursion).
+
+    Attributes
+    ----------
+    A, B, Q, R, s0
+        Shapes ``(d_s, d_s)``, ``(d_s, d_a)``, ``(d_s, d_s)``, ``(d_a, d_a)``, ``(d_s,)``.
+    sigma_a
+        Policy noise standard deviation, > 0.
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    s0: np.ndarray
+    sigma_a: float
+    gamma: float
+
+    def __post_init__(self) -> None:
+        d_s = np.shape(self.s0)[0] if np.ndim(self.s0) == 1 else -1
+        d_a = np.shape(self.B)[1] if np.ndim(self.B) == 2 else -1
+        expected = {"A": (d_s, d_s), "B": (d_s, d_a), "Q": (d_s, d_s), "R": (d_a, d_a),
+                    "s0": (d_s,)}
+        for name, shape in expected.items():
+            array = np.array(getattr(self, name), dtype=float)
+            if min(shape) < 1 or array.shape != shape or not np.all(np.isfinite(array)):
+                raise ValueError(f"{name} must be a finite array of shape {shape} (d_s from s0, "
+                                 f"d_a from B), got shape {array.shape}")
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+        if not (np.isfinite(self.sigma_a) and self.sigma_a > 0):
+            raise ValueError(f"sigma_a must be finite and > 0, got {self.sigma_a!r}")
+        object.__setattr__(self, "gamma", _check_gamma(self.gamma))
+
+
+def random_linear_gaussian_system(d_s: int, d_a: int, *, gamma: float,
+                                  rng: np.random.Generator) -> LinearGaussianSystem:
+    """A random stable-ish :class:`LinearGaussianSystem` (ours: ``||A||_2 = 0.9``, ``||B||_2 =
+    0.5``, ``Q = GG^T/d_s``, ``R = 0.1 I``, ``s0 ~ N(0, I)``, ``sigma_a = 0.5``)."""
+    d_s, d_a = _check_int("d_s", d_s, 1), _check_int("d_a", d_a, 1)
+    rng = _check_rng(rng)
+    A = rng.normal(size=(d_s, d_s))
+    B = rng.normal(size=(d_s, d_a))
+    G = rng.normal(size=(d_s, d_s))
+    return LinearGaussianSystem(A=0.9 * A / np.linalg.norm(A, 2), B=0.5 * B / np.linalg.norm(B, 2),
+                                Q=G @ G.T / d_s, R=0.1 * np.eye(d_a), s0=rng.normal(size=d_s),
+                                sigma_a=0.5, gamma=gamma)
+
+
+def _linear_moments(system: LinearGaussianSystem, K: Any, horizon: int, xp_outer: Any
+                    ) -> tuple[Any, list[Any]]:
+    # J_H and the second moments M_t = E[s_t s_t^T], t < H, written with operators numpy arrays
+    # and torch tensors share (xp_outer(m) = m m^T), so the gradient runs the same code.
+    A, B, Q, R, s0 = system.A, system.B, system.Q, system.R, system.s0
+    if not isinstance(K, np.ndarray):  # torch: lift the system's arrays once
+        import torch
+
+        A, B, Q, R, s0 = (torch.tensor(x, dtype=torch.float64) for x in (A, B, Q, R, s0))
+    closed = A + B @ K
+    noise = system.sigma_a**2 * (B @ B.T)
+    trace_R = system.sigma_a**2 * float(np.trace(system.R))
+    M, value, moments = xp_outer(s0), 0.0, []
+    for t in range(horizon):
+        moments.append(M)
+        value = value - system.gamma**t * ((Q * M).sum() + (R * (K @ M @ K.T)).sum() + trace_R)
+        M = closed @ M @ closed.T + noise
+    return value, moments
+
+
+def _check_gain(system: LinearGaussianSystem, K: ArrayLike) -> np.ndarray:
+    if not isinstance(system, LinearGaussianSystem):
+        raise ValueError(f"system must be a LinearGaussianSystem, got {type(system).__name__}")
+    return _check_table("K", K, (system.B.shape[1], system.s0.shape[0]))
+
+
+def linear_exact_objective(system: LinearGaussianSystem, K: ArrayLike, horizon: int) -> float:
+    r""":math:`J_H(K)` of a :class:`LinearGaussianSystem`, exactly (moment recursion)."""
+    K = _check_gain(system, K)
+    horizon = _check_int("horizon", horizon, 1)
+    value, _ = _linear_moments(system, K, horizon, lambda m: np.outer(m, m))
+    return float(value)
+
+
+def linear_exact_gradient(system: LinearGaussianSystem, K: ArrayLike,
+                          horizon: int) -> NDArray[np.float64]:
+    r""":math:`g_H=\nabla_KJ_H`, exactly: torch autograd (float64) through the moment recursion."""
+    import torch
+
+    K = _check_gain(system, K)
+    horizon = _check_int("horizon", horizon, 1)
+    k = torch.tensor(K, dtype=torch.float64, requires_grad=True)
+    value, _ = _linear_moments(system, k, horizon, lambda m: torch.outer(m, m))
+    (grad,) = torch.autograd.grad(value, k)
+    return grad.numpy()
+
+
+def sample_linear_rollouts(system: LinearGaussianSystem, K: ArrayLike, horizon: int,
+                           shape: tuple[int, ...], rng: np.random.Generator) -> Rollouts:
+    r"""Rollouts of a :class:`LinearGaussianSystem`, vectorised over ``shape`` (loop over time).
+
+    ``states`` has shape ``shape + (H, d_s)``, ``actions`` ``shape + (H, d_a)``, ``scores``
+    :math:`\nabla_K\log\pi(a|s)=(a-Ks)s^\top/\sigma_a^2`, shape ``shape + (H, d_a, d_s)``.
+    """
+    K = _check_gain(system, K)
+    horizon = _check_int("horizon", horizon, 1)
+    shape, rng = _check_shape(shape, rollouts=True), _check_rng(rng)
+    d_a, d_s = K.shape
+    states, actions = np.empty((*shape, horizon, d_s)), np.empty((*shape, horizon, d_a))
+    s = np.broadcast_to(system.s0, (*shape, d_s))
+    for t in range(horizon):
+        eps = rng.standard_normal((*shape, d_a))
+        states[..., t, :], actions[..., t, :] = s, s @ K.T + system.sigma_a * eps
+        s = s @ system.A.T + actions[..., t, :] @ system.B.T
+    rewards = -(np.einsum("...i,ij,...j->...", states, system.Q, states)
+                + np.einsum("...i,ij,...j->...", actions, system.R, actions))
+    scores = (actions - states @ K.T)[..., :, None] * states[..., None, :] / system.sigma_a**2
+    return Rollouts(states=states, actions=actions, rewards=rewards, scores=scores)
+
+
+def linear_exact_added_variance(system: LinearGaussianSystem, K: ArrayLike, horizon: int,
+                                sigma2: float, n_rollouts: float) -> float:
+    r"""Exact noise term :math:`\sigma_\eta^2\,\mathbb E[\sum_{t'}\|v_{t'}\|^2]/K` (Theorem 2).
+
+    The scores :math:`\psi_t=\varepsilon_ts_t^\top/\sigma_a` are martingale differences, so
+    :math:`\mathbb E\|\sum_{t\le t'}\psi_t\|^2=\sum_{t\le t'}d_a\operatorname{tr}(M_t)/\sigma_a^2`
+    with :math:`M_t=\mathbb E[s_ts_t^\top]` from the moment recursion.
+    """
+    K = _check_gain(system, K)
+    horizon = _check_int("horizon", horizon, 1)
+    sigma2, n = _check_nonneg("sigma2", sigma2), _check_n_rollouts(n_rollouts)
+    _, moments = _linear_moments(system, K, horizon, lambda m: np.outer(m, m))
+    per_step = np.array([K.shape[0] * np.trace(M) for M in moments]) / system.sigma_a**2
+    weights = system.gamma ** (2 * np.arange(horizon, dtype=float))
+    return float(sigma2 * np.sum(weights * np.cumsum(per_step)) / n)
