@@ -7,10 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
+# Every page of the book, root first, in _toc.yml order (the book and browser tests visit them).
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
 
 # Property tests must never flake on a loaded 2-core machine: no deadline, derandomised,
 # a fixed number of examples (design.md §6). HYPOTHESIS_PROFILE=dev explores more.

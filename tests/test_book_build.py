@@ -6,14 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 
-from .conftest import ROOT, is_stub
+from .conftest import PAGES, TOC, is_stub
 
 pytestmark = pytest.mark.book
 
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # design.md §4, not counting the shared plotly.js
 OFF_HOST = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""",
                       re.I)

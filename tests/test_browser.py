@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 
 import pytest
-import yaml
 
 from .browser_harness import CHROMIUM, serve, visit_page
-from .conftest import HTML, ROOT, is_stub, require
+from .conftest import HTML, PAGES, ROOT, TOC, is_stub, require
 
 pytestmark = pytest.mark.browser
 
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 

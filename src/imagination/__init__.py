@@ -63,7 +63,6 @@ _LAZY: dict[str, str] = {
     "COLORS": "imagination.viz",
     "PALETTE": "imagination.viz",
     "Parameter": "imagination.viz",
-    "StaticParameter": "imagination.viz",
     "LiveFigure": "imagination.viz",
     "interactive_figure": "imagination.viz",
     "figure_from_traces": "imagination.viz",

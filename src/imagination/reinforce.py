@@ -787,19 +787,21 @@ def random_linear_gaussian_system(d_s: int, d_a: int, *, gamma: float,
                                 sigma_a=0.5, gamma=gamma)
 
 
-def _linear_moments(system: LinearGaussianSystem, K: Any, horizon: int, xp_outer: Any
+def _linear_moments(system: LinearGaussianSystem, K: Any, horizon: int
                     ) -> tuple[Any, list[Any]]:
     # J_H and the second moments M_t = E[s_t s_t^T], t < H, written with operators numpy arrays
-    # and torch tensors share (xp_outer(m) = m m^T), so the gradient runs the same code.
+    # and torch tensors share, so the gradient runs the same code.
     A, B, Q, R, s0 = system.A, system.B, system.Q, system.R, system.s0
+    outer = np.outer
     if not isinstance(K, np.ndarray):  # torch: lift the system's arrays once
         import torch
 
         A, B, Q, R, s0 = (torch.tensor(x, dtype=torch.float64) for x in (A, B, Q, R, s0))
+        outer = torch.outer
     closed = A + B @ K
     noise = system.sigma_a**2 * (B @ B.T)
     trace_R = system.sigma_a**2 * float(np.trace(system.R))
-    M, value, moments = xp_outer(s0), 0.0, []
+    M, value, moments = outer(s0, s0), 0.0, []
     for t in range(horizon):
         moments.append(M)
         value = value - system.gamma**t * ((Q * M).sum() + (R * (K @ M @ K.T)).sum() + trace_R)
@@ -817,7 +819,7 @@ def linear_exact_objective(system: LinearGaussianSystem, K: ArrayLike, horizon: 
     r""":math:`J_H(K)` of a :class:`LinearGaussianSystem`, exactly (moment recursion)."""
     K = _check_gain(system, K)
     horizon = _check_int("horizon", horizon, 1)
-    value, _ = _linear_moments(system, K, horizon, lambda m: np.outer(m, m))
+    value, _ = _linear_moments(system, K, horizon)
     return float(value)
 
 
@@ -829,7 +831,7 @@ def linear_exact_gradient(system: LinearGaussianSystem, K: ArrayLike,
     K = _check_gain(system, K)
     horizon = _check_int("horizon", horizon, 1)
     k = torch.tensor(K, dtype=torch.float64, requires_grad=True)
-    value, _ = _linear_moments(system, k, horizon, lambda m: torch.outer(m, m))
+    value, _ = _linear_moments(system, k, horizon)
     (grad,) = torch.autograd.grad(value, k)
     return grad.numpy()
 
@@ -868,7 +870,7 @@ def linear_exact_added_variance(system: LinearGaussianSystem, K: ArrayLike, hori
     K = _check_gain(system, K)
     horizon = _check_int("horizon", horizon, 1)
     sigma2, n = _check_nonneg("sigma2", sigma2), _check_n_rollouts(n_rollouts)
-    _, moments = _linear_moments(system, K, horizon, lambda m: np.outer(m, m))
+    _, moments = _linear_moments(system, K, horizon)
     per_step = np.array([K.shape[0] * np.trace(M) for M in moments]) / system.sigma_a**2
     weights = system.gamma ** (2 * np.arange(horizon, dtype=float))
     return float(sigma2 * np.sum(weights * np.cumsum(per_step)) / n)

@@ -44,7 +44,6 @@ __all__ = [
     "TEMPLATE_NAME",
     "LiveFigure",
     "Parameter",
-    "StaticParameter",
     "apply_style",
     "figure_from_traces",
     "interactive_figure",
@@ -139,8 +138,6 @@ class Parameter:
         return f"{self.label} = {self.default if value is None else value:{self.fmt}}"
 
 
-#: Name used by ``imagination.__init__``'s lazy exports.
-StaticParameter = Parameter
 
 
 def _check_grid(name: str, values: tuple[float, ...], log: bool) -> None:
