@@ -42,6 +42,7 @@ from .reinforce import (
     softmax_policy,
 )
 from .scale import SCALES, by_scale, current_scale, is_static
+from .scaling import PowerLaw, PowerLawFit, fit_power_law
 from .systems import (
     FIGURE3_FAMILIES,
     Figure3Batch,
@@ -67,6 +68,19 @@ _LAZY: dict[str, str] = {
     "interactive_figure": "imagination.viz",
     "figure_from_traces": "imagination.viz",
     "apply_style": "imagination.viz",
+    "teacher_student": "imagination.teacher_student",
+    "ERROR_METRICS": "imagination.teacher_student",
+    "Ensemble": "imagination.teacher_student",
+    "ScalingResult": "imagination.teacher_student",
+    "Teachers": "imagination.teacher_student",
+    "collect_transitions": "imagination.teacher_student",
+    "heldout_errors": "imagination.teacher_student",
+    "make_teachers": "imagination.teacher_student",
+    "member_generators": "imagination.teacher_student",
+    "mlp_forward": "imagination.teacher_student",
+    "scaling_experiment": "imagination.teacher_student",
+    "train_ensemble": "imagination.teacher_student",
+    "train_sequential": "imagination.teacher_student",
 }
 
 __all__ = [
@@ -74,6 +88,8 @@ __all__ = [
     "Figure3Batch",
     "LinearGaussianSystem",
     "NOISE_DISTRIBUTIONS",
+    "PowerLaw",
+    "PowerLawFit",
     "Rollouts",
     "SCALES",
     "TabularMDP",
@@ -91,6 +107,7 @@ __all__ = [
     "extremal_gaps",
     "figure3_ratio",
     "finite_horizon_multiplier",
+    "fit_power_law",
     "is_static",
     "linear_exact_added_variance",
     "linear_exact_gradient",

@@ -1,0 +1,180 @@
+"""Power-law scaling of model errors with data: Eq. (3) and §4.1 of the paper.
+
+The paper models the sup-norm errors of the learned dynamics and reward as power laws of their
+sample sizes {cite}`timor2026imagination`,
+
+.. math::
+
+    \\varepsilon_{\\rm dyn}=A_dN_{\\rm dyn}^{-\\alpha},\\qquad
+    \\varepsilon_{\\rm rew}=A_rN_{\\rm rew}^{-\\beta},\\qquad \\alpha,\\beta>0, \\tag{3}
+
+and fits them by least squares in log-log coordinates (Figure 1). :class:`PowerLaw` is one such
+law; :func:`fit_power_law` fits one to measured learning curves, with a bootstrap over the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = ["PowerLaw", "PowerLawFit", "fit_power_law"]
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """The power law ``coef * n**(-exponent)`` of Eq. (3).
+
+    Parameters
+    ----------
+    coef : float
+        The coefficient :math:`A > 0` (:math:`A_d` or :math:`A_r` in Eq. (3)).
+    exponent : float
+        The exponent (:math:`\\alpha` or :math:`\\beta`); any finite value (a fitted exponent can
+        come out non-positive; :func:`imagination.optimal_allocation` then refuses it).
+
+    Examples
+    --------
+    >>> PowerLaw(0.34, 0.11)(1000.0)  # the paper's dynamics law at N = 1000
+    0.1590...
+    """
+
+    coef: float
+    exponent: float
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.coef) and self.coef > 0):
+            raise ValueError(f"PowerLaw coef must be finite and > 0, got {self.coef!r}")
+        if not np.isfinite(self.exponent):
+            raise ValueError(f"PowerLaw exponent must be finite, got {self.exponent!r}")
+        object.__setattr__(self, "coef", float(self.coef))
+        object.__setattr__(self, "exponent", float(self.exponent))
+
+    def __call__(self, n: ArrayLike) -> np.ndarray | float:
+        """Evaluate ``coef * n**(-exponent)`` for sample sizes ``n > 0``."""
+        n_arr = np.asarray(n, dtype=float)
+        if np.any(~(n_arr > 0)):
+            raise ValueError("PowerLaw: sample sizes n must be > 0")
+        value = self.coef * n_arr ** (-self.exponent)
+        return float(value) if value.ndim == 0 else value
+
+    def factor_per_decade(self) -> float:
+        """How many times smaller the error gets for ten times more data: ``10**exponent``."""
+        return float(10.0**self.exponent)
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """A least-squares fit of :class:`PowerLaw` in log-log coordinates (Figure 1 of the paper).
+
+    Attributes
+    ----------
+    coef, exponent : float
+        The fitted :math:`A` and exponent.
+    r2 : float
+        Coefficient of determination of the fit in log space (the paper's :math:`R^2`).
+    exponent_ci : tuple of float
+        95% percentile-bootstrap interval of the exponent (``nan`` when ``n_boot == 0``).
+    law : PowerLaw
+        The fitted law.
+    boot : ndarray, shape (n_boot, 2)
+        Joint bootstrap draws of ``(coef, exponent)``.
+    boot_method : str
+        ``"rows within n"`` (rows resampled within each distinct ``n``) or ``"residuals"``
+        (used when some ``n`` has a single row, where resampling within it would change nothing).
+    """
+
+    coef: float
+    exponent: float
+    r2: float
+    exponent_ci: tuple[float, float]
+    law: PowerLaw
+    boot: np.ndarray = field(repr=False)
+    boot_method: str = "rows within n"
+
+
+def _log_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slope and intercept of y on x along the last axis (x shared, y batched)."""
+    xc = x - x.mean()
+    slope = (y * xc).sum(axis=-1) / (xc @ xc)
+    return slope, y.mean(axis=-1) - slope * x.mean()
+
+
+def fit_power_law(
+    n: ArrayLike, err: ArrayLike, *, n_boot: int = 1000, rng: np.random.Generator
+) -> PowerLawFit:
+    """Fit ``err = coef * n**(-exponent)`` by least squares in log-log coordinates (Eq. (3)).
+
+    Parameters
+    ----------
+    n : array_like, shape (R,)
+        Sample size of each measurement (> 0); several rows per ``n`` (one per seed) are expected.
+    err : array_like, shape (R,)
+        Measured error of each row (> 0, finite).
+    n_boot : int, optional
+        Bootstrap repetitions (>= 0). Rows are resampled with replacement *within each distinct*
+        ``n``, so every replicate keeps the design of the experiment; when some ``n`` has a single
+        row, residuals of the fit are resampled instead (see :attr:`PowerLawFit.boot_method`).
+    rng : numpy.random.Generator
+        Source of the bootstrap draws.
+
+    Returns
+    -------
+    PowerLawFit
+        The fit, its log-space :math:`R^2`, a 95% percentile interval of the exponent and the
+        joint ``(coef, exponent)`` draws.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, any ``n`` or ``err`` is not finite and positive, fewer than two
+        distinct ``n`` are given, or ``n_boot < 0``.
+
+    References
+    ----------
+    Timor et al., "On Training in Imagination", Eq. (3) and §4.1 (Figure 1).
+    """
+    n_arr = np.asarray(n, dtype=float).ravel()
+    e_arr = np.asarray(err, dtype=float).ravel()
+    if n_arr.shape != e_arr.shape:
+        raise ValueError(f"n and err must have the same length, got {n_arr.size} and {e_arr.size}")
+    if np.any(~np.isfinite(n_arr)) or np.any(n_arr <= 0):
+        raise ValueError("every sample size n must be finite and > 0")
+    if np.any(~np.isfinite(e_arr)) or np.any(e_arr <= 0):
+        raise ValueError("every error must be finite and > 0 (a power law is fitted to log(err))")
+    levels, group = np.unique(n_arr, return_inverse=True)
+    if levels.size < 2:
+        raise ValueError(f"need at least two distinct sample sizes n, got {levels.size}")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    n_boot = int(n_boot)
+
+    x, y = np.log(n_arr), np.log(e_arr)
+    slope, intercept = _log_least_squares(x, y)
+    resid = y - (intercept + slope * x)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
+
+    counts = np.bincount(group)
+    if np.all(counts >= 2):
+        method = "rows within n"
+        # For each row position, a uniform draw among the rows sharing its n: the design is kept.
+        order = np.argsort(group, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        pick = rng.integers(0, counts[group[order]], size=(n_boot, n_arr.size))
+        rows = order[starts[group[order]] + pick]
+        x_b, y_b = x[order], y[rows]
+    else:
+        method = "residuals"
+        rows = rng.integers(0, n_arr.size, size=(n_boot, n_arr.size))
+        x_b, y_b = x, intercept + slope * x + resid[rows]
+    slope_b, intercept_b = _log_least_squares(x_b, y_b)
+    boot = np.column_stack([np.exp(intercept_b), -slope_b])
+    ci = (
+        tuple(float(v) for v in np.percentile(-slope_b, [2.5, 97.5]))
+        if n_boot
+        else (float("nan"), float("nan"))
+    )
+    law = PowerLaw(float(np.exp(intercept)), float(-slope))
+    return PowerLawFit(law.coef, law.exponent, r2, ci, law, boot, method)  # type: ignore[arg-type]
