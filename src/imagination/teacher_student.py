@@ -214,7 +214,7 @@ def _check_data(x: Any, y: Any, n_members: Any, index: Any) -> tuple[torch.Tenso
         idx = np.broadcast_to(np.arange(xa.shape[0]), (int(n_members), xa.shape[0]))
     if xa.shape[0] == 0:
         raise ValueError("x has no rows")
-    return torch.from_numpy(xa), torch.from_numpy(ya), torch.from_numpy(np.ascontiguousarray(idx))
+    return torch.from_numpy(xa), torch.from_numpy(ya), torch.from_numpy(np.array(idx, np.int64))
 
 
 def _check_caps(lipschitz_cap: Any, n_members: int, n_layers: int) -> torch.Tensor | None:
