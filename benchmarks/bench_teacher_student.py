@@ -20,18 +20,14 @@ as such in the record, for machines where the full run (about an hour on 2 CPU c
 """
 
 import argparse
-import datetime
-import json
 import math
-import platform
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from imagination import teacher_student as ts
+from imagination.timing import best_time, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_teacher_student.json"
 PAPER_SIZES = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
@@ -47,12 +43,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
-
-
 def paper_estimate(x, s_next, r, rng, steps):
     """Seconds per ensemble step (100 members) at each paper size, and the extrapolated total."""
     per_size = {}
@@ -60,7 +50,7 @@ def paper_estimate(x, s_next, r, rng, steps):
         index = np.argsort(rng.random((100, x.shape[0])), axis=1)[:, :n]
         seconds = 0.0
         for y, output in ((s_next, "tanh"), (r, "linear")):
-            _, t = timed(lambda y=y, output=output, index=index: ts.train_ensemble(
+            _, t = best_time(lambda y=y, output=output, index=index: ts.train_ensemble(
                 x, y, index=index, output=output, max_steps=steps, seed=1))
             seconds += t / steps
         per_size[n] = seconds  # both models, one step each
@@ -79,8 +69,8 @@ def main():
     kwargs = dict(index=index, output="tanh", max_steps=steps, seed=args.seed)
 
     ts.train_ensemble(x, s_next, **{**kwargs, "max_steps": 2})  # warm-up (allocations, threads)
-    fast, t_fast = timed(lambda: ts.train_ensemble(x, s_next, **kwargs))
-    slow, t_loop = timed(lambda: ts.train_sequential(x, s_next, **kwargs))
+    fast, t_fast = best_time(lambda: ts.train_ensemble(x, s_next, **kwargs))
+    slow, t_loop = best_time(lambda: ts.train_sequential(x, s_next, **kwargs))
     gap = max(float((a - b).abs().max()) for (a, _), (b, _) in zip(fast.params, slow.params,
                                                                    strict=True))
     assert gap < 1e-4, f"ensemble and sequential training disagree by {gap:.2e}"
@@ -94,12 +84,7 @@ def main():
     if not args.smoke:
         record = {
             "benchmark": "bench_teacher_student",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                        "machine": platform.machine(), "cpu_threads": threads},
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "torch": torch.__version__,
+            "torch_threads": threads,
             "sizes": {"members": members, "N": n, "steps": steps, "batch": 256},
             "seconds": {"ensemble": t_fast, "sequential": t_loop},
             "max_weight_gap": gap,
@@ -114,9 +99,7 @@ def main():
                                     "seconds_per_step": {str(k): v for k, v in per_size.items()},
                                     "total_seconds": total}
     if record is not None:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {RESULTS}")
+        print(f"wrote {write_record(RESULTS, record)}")
     print(f"speedup: {speedup:.1f}x")
 
 

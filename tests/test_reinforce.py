@@ -25,6 +25,7 @@ from imagination.reinforce import (
     noise_variance_bound,
     random_tabular_mdp,
     reinforce_estimates,
+    reinforce_estimates_loop,
     reward_noise,
     sample_rollouts,
     softmax_policy,
@@ -35,39 +36,6 @@ def problem(n_states=3, n_actions=2, gamma=0.8, seed=0):
     rng = np.random.default_rng(seed)
     mdp = random_tabular_mdp(n_states, n_actions, gamma=gamma, rng=rng)
     return mdp, rng.standard_normal((n_states, n_actions))
-
-
-def draw(p, u):
-    # Inverse CDF of one categorical, the textbook way.
-    return min(int(np.searchsorted(np.cumsum(p), u, side="right")), len(p) - 1)
-
-
-def loop_estimates(mdp, theta, horizon, uniforms, *, rewards=None, weighting="discounted"):
-    """Plain reference: one rollout at a time, one time step at a time (CleanRL-style check)."""
-    pi = softmax_policy(theta)
-    S, A = pi.shape
-    *batch, K = uniforms.shape[:-2]
-    out = np.zeros((*batch, S, A))
-    traj = np.zeros((*batch, K, horizon, 2), dtype=int)
-    for idx in np.ndindex(*batch, K):
-        u = uniforms[idx]
-        s = draw(mdp.mu, u[0, 0])
-        for t in range(horizon):
-            a = draw(pi[s], u[t, 1])
-            traj[(*idx, t)] = s, a
-            if t + 1 < horizon:
-                s = draw(mdp.P[s, a], u[t + 1, 0])
-        G, est = 0.0, np.zeros((S, A))
-        for t in reversed(range(horizon)):
-            s, a = traj[(*idx, t)]
-            G = (mdp.r[s, a] if rewards is None else rewards[(*idx, t)]) + mdp.gamma * G
-            score = np.zeros((S, A))
-            score[s] = -pi[s]
-            score[s, a] += 1.0
-            weight = mdp.gamma**t if weighting == "discounted" else 1.0
-            est += weight * G * score
-        out[idx[:-1]] += est / K
-    return out, traj
 
 
 # --------------------------------------------------------------------------- exact quantities
@@ -197,7 +165,8 @@ def test_vectorised_estimates_equal_plain_loop(weighting, noisy):
     rollouts = sample_rollouts(mdp, theta, 6, (3, 4), uniforms=u)
     rewards = rollouts.rewards + rng.standard_normal(rollouts.rewards.shape) if noisy else None
     fast = reinforce_estimates(rollouts, mdp.gamma, rewards=rewards, weighting=weighting)
-    slow, traj = loop_estimates(mdp, theta, 6, u, rewards=rewards, weighting=weighting)
+    slow, traj = reinforce_estimates_loop(mdp, theta, 6, u, rewards=rewards,
+                                          weighting=weighting)
     np.testing.assert_array_equal(rollouts.states, traj[..., 0])
     np.testing.assert_array_equal(rollouts.actions, traj[..., 1])
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)

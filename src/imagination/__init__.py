@@ -36,6 +36,7 @@ from .reinforce import (
     random_linear_gaussian_system,
     random_tabular_mdp,
     reinforce_estimates,
+    reinforce_estimates_loop,
     reward_noise,
     sample_linear_rollouts,
     sample_rollouts,
@@ -55,6 +56,7 @@ from .systems import (
     simulate_gap,
     synthetic_configurations,
 )
+from .timing import best_time, load_records, machine_record, write_record
 
 __version__ = "0.1.0"
 
@@ -93,6 +95,7 @@ __all__ = [
     "Rollouts",
     "SCALES",
     "TabularMDP",
+    "best_time",
     "bias_gradient",
     "by_scale",
     "compounding_rate",
@@ -112,11 +115,14 @@ __all__ = [
     "linear_exact_added_variance",
     "linear_exact_gradient",
     "linear_exact_objective",
+    "load_records",
     "lqg_configurations",
+    "machine_record",
     "noise_variance_bound",
     "random_linear_gaussian_system",
     "random_tabular_mdp",
     "reinforce_estimates",
+    "reinforce_estimates_loop",
     "return_error_bound",
     "return_error_bound_finite",
     "reward_noise",
@@ -127,6 +133,7 @@ __all__ = [
     "simulate_gap",
     "softmax_policy",
     "synthetic_configurations",
+    "write_record",
     *_LAZY,
 ]
 

@@ -67,6 +67,7 @@ __all__ = [
     "random_linear_gaussian_system",
     "random_tabular_mdp",
     "reinforce_estimates",
+    "reinforce_estimates_loop",
     "reward_noise",
     "sample_linear_rollouts",
     "sample_rollouts",
@@ -510,6 +511,71 @@ def reinforce_estimates(
     # sum_t coef_t * score_t as one batched (1 x H) @ (H x SA) product per rollout.
     per_rollout = coef[..., None, :] @ rollouts.scores.reshape(*batch, H, S * A)
     return per_rollout.reshape(*batch, S, A).mean(axis=-3)
+
+
+def reinforce_estimates_loop(
+    mdp: TabularMDP,
+    theta: ArrayLike,
+    horizon: int,
+    uniforms: ArrayLike,
+    *,
+    rewards: ArrayLike | None = None,
+    weighting: str = "discounted",
+) -> tuple[NDArray[np.float64], NDArray[np.int_]]:
+    """The plain reference of :func:`sample_rollouts` + :func:`reinforce_estimates`.
+
+    One rollout at a time and one time step at a time, with the textbook inverse-CDF draw, fed
+    the same uniforms as the fast path; it must give the same estimates (the CleanRL-style check
+    of the tests and of ``benchmarks/bench_reinforce.py``). Slow by design.
+
+    Parameters
+    ----------
+    mdp, theta, horizon
+        As in :func:`sample_rollouts`.
+    uniforms
+        Shape ``shape + (horizon, 2)``: the state and action uniforms of every step.
+    rewards, weighting
+        As in :func:`reinforce_estimates` (labels of shape ``shape + (horizon,)``).
+
+    Returns
+    -------
+    estimates : ndarray, shape ``shape[:-1] + (S, A)``
+    trajectories : ndarray of int, shape ``shape + (horizon, 2)``
+        The visited (state, action) pairs.
+    """
+    theta, horizon = _check_problem(mdp, theta, horizon)
+    weighting = _check_weighting(weighting)
+    u_all = np.asarray(uniforms, dtype=float)
+    if u_all.ndim < 3 or u_all.shape[-2:] != (horizon, 2):
+        raise ValueError(f"uniforms must have shape (..., K, {horizon}, 2), got {u_all.shape}")
+    u_all = _check_uniforms(u_all, u_all.shape)
+    pi = softmax_policy(theta)
+    S, A = pi.shape
+    *batch, K = u_all.shape[:-2]
+
+    def draw(p: np.ndarray, u: float) -> int:
+        return min(int(np.searchsorted(np.cumsum(p), u, side="right")), len(p) - 1)
+
+    out = np.zeros((*batch, S, A))
+    traj = np.zeros((*batch, K, horizon, 2), dtype=int)
+    for idx in np.ndindex(*batch, K):
+        u = u_all[idx]
+        s = draw(mdp.mu, u[0, 0])
+        for t in range(horizon):
+            a = draw(pi[s], u[t, 1])
+            traj[(*idx, t)] = s, a
+            if t + 1 < horizon:
+                s = draw(mdp.P[s, a], u[t + 1, 0])
+        G, est = 0.0, np.zeros((S, A))
+        for t in reversed(range(horizon)):  # reward-to-go and the score of a tabular softmax
+            s, a = traj[(*idx, t)]
+            G = (mdp.r[s, a] if rewards is None else np.asarray(rewards)[(*idx, t)]) + mdp.gamma * G
+            score = np.zeros((S, A))
+            score[s] = -pi[s]
+            score[s, a] += 1.0
+            est += (mdp.gamma**t if weighting == "discounted" else 1.0) * G * score
+        out[idx[:-1]] += est / K
+    return out, traj
 
 
 def reward_noise(
