@@ -1,5 +1,6 @@
 # imagination-book: two commands do everything, each with its own set-up.
-#   make book   create .venv, install the pinned stack and the package, build _build/html (book scale)
+#   make book   create .venv, install the pinned stack and the package, build _build/html (book scale),
+#               and record each notebook's time and page weight in benchmarks/results/book_build_book.json
 #   make test   the same set-up, then lint, unit tests, notebooks (ci scale), book build, browser tests
 #   make serve  serve _build/html on 127.0.0.1
 #   make paper  build the book at the paper's own scale (long; a GPU helps)
@@ -58,6 +59,7 @@ setup: $(VENV)/.installed
 define stage_and_execute
 	rm -rf $(STAGE) && mkdir -p $(STAGE) $(REPORTS)
 	cp -r _config.yml _toc.yml book notebooks $(STAGE)/
+	mkdir -p $(STAGE)/benchmarks && cp -r benchmarks/results $(STAGE)/benchmarks/
 	sed -i -E 's/^(\s*execute_notebooks:).*/\1 "off"/' $(STAGE)/_config.yml
 	grep -q 'execute_notebooks: "off"' $(STAGE)/_config.yml
 	cd $(STAGE) && $(NB_ENV) IMAGINATION_SCALE=$(1) $(BIN)/python -m pytest -p no:cacheprovider \
@@ -73,11 +75,13 @@ endef
 book: $(VENV)/.installed
 	$(call stage_and_execute,book)
 	$(call render)
+	$(BIN)/python benchmarks/record_book.py --scale book
 	@echo "Book built at book scale: open file://$(CURDIR)/$(HTML)/index.html (or: make serve)"
 
 paper: $(VENV)/.installed
 	$(call stage_and_execute,paper)
 	$(call render)
+	$(BIN)/python benchmarks/record_book.py --scale paper
 	@echo "Book built at paper scale: open file://$(CURDIR)/$(HTML)/index.html (or: make serve)"
 
 serve:

@@ -9,6 +9,7 @@ performance chapter reads those records with :func:`load_records`.
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -41,10 +42,11 @@ def best_time(fn: Callable[[], T], repeats: int = 1) -> tuple[T, float]:
 def machine_record() -> dict[str, Any]:
     """Where and when a measurement was taken: date (UTC), machine, CPU count and versions."""
     versions = {"python": sys.version.split()[0]}
-    for name in ("numpy", "scipy", "torch", "plotly"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = getattr(module, "__version__", "?")
+    for name in ("numpy", "scipy", "torch", "plotly", "jupyter-book", "imagination-book"):
+        try:  # installed versions, read without importing anything
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(),
@@ -81,3 +83,39 @@ def load_records(directory: str | Path) -> dict[str, dict[str, Any]]:
             raise ValueError(f"{path}: a record must be a JSON object")
         records[path.stem] = data
     return records
+
+
+def book_build_record(junit_xml: str | Path, html_dir: str | Path, *, scale: str) -> dict[str, Any]:
+    """Execution time of every notebook (from nbmake's JUnit report) and weight of every page.
+
+    Parameters
+    ----------
+    junit_xml
+        The report ``make book`` writes (``_build/reports/notebooks-<scale>.xml``).
+    html_dir
+        The built book (``_build/html``); a page's weight is its HTML file, without the shared
+        ``plotly.min.js``.
+    scale
+        The scale the notebooks ran at.
+
+    Returns
+    -------
+    dict
+        ``{"kind", "scale", "notebooks": {name: seconds}, "pages": {name: bytes}}``.
+    """
+    import xml.etree.ElementTree as ET
+
+    junit_xml, html_dir = Path(junit_xml), Path(html_dir)
+    if not junit_xml.is_file():
+        raise ValueError(f"no JUnit report at {junit_xml}: run the notebooks first")
+    if not (html_dir / "index.html").is_file():
+        raise ValueError(f"no built book at {html_dir}")
+    notebooks = {}
+    for case in ET.parse(junit_xml).getroot().iter("testcase"):
+        name = case.get("name", "").removesuffix(".ipynb")
+        if case.find("failure") is not None or case.find("error") is not None:
+            raise ValueError(f"{junit_xml}: notebook {name} failed; record only a green build")
+        notebooks[name] = float(case.get("time", "nan"))
+    pages = {p.stem: p.stat().st_size for p in sorted((html_dir / "notebooks").glob("*.html"))}
+    return {"kind": "book build", "scale": scale, "notebooks": dict(sorted(notebooks.items())),
+            "pages": pages}
