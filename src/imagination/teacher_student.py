@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -262,6 +262,29 @@ def _n_steps(n: int, batch_size: int, epochs: int, max_steps: int | None) -> int
     return total if max_steps is None else min(total, int(max_steps))
 
 
+class _Problem(NamedTuple):
+    """Validated inputs of a training run, shared by the fast path and its reference."""
+
+    px: torch.Tensor  # (P, d_in) pool of inputs
+    py: torch.Tensor  # (P, d_out) pool of targets
+    idx: torch.Tensor  # (M, n) rows of each member
+    sizes: tuple[int, ...]  # layer widths, input to output
+    caps: torch.Tensor | None  # (M, n_layers) spectral caps
+    steps: int
+    per_epoch: int  # batches per epoch
+
+
+def _problem(x: Any, y: Any, n_members: Any, index: Any, hidden: Any, output: Any, epochs: Any,
+             max_steps: Any, batch_size: Any, lr: Any, lipschitz_cap: Any) -> _Problem:
+    widths = _check_training(hidden, output, epochs, max_steps, batch_size, lr)
+    px, py, idx = _check_data(x, y, n_members, index)
+    M, n = idx.shape
+    sizes = (px.shape[1], *widths, py.shape[1])
+    caps = _check_caps(lipschitz_cap, M, len(sizes) - 1)
+    return _Problem(px, py, idx, sizes, caps, _n_steps(n, batch_size, epochs, max_steps),
+                    math.ceil(n / batch_size))
+
+
 def train_ensemble(
     x: ArrayLike,
     y: ArrayLike,
@@ -324,11 +347,9 @@ def train_ensemble(
     ValueError
         On inconsistent shapes, non-finite data, a bad index, non-positive sizes, rates or caps.
     """
-    widths = _check_training(hidden, output, epochs, max_steps, batch_size, lr)
-    px, py, idx = _check_data(x, y, n_members, index)
+    px, py, idx, sizes, caps, steps, per_epoch = _problem(
+        x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr, lipschitz_cap)
     M, n = idx.shape
-    sizes = (px.shape[1], *widths, py.shape[1])
-    caps = _check_caps(lipschitz_cap, M, len(sizes) - 1)
     gens = member_generators(seed, M)
     params = _init_members(sizes, gens, "default", torch.float32)
     flat = [t.requires_grad_() for layer in params for t in layer]
@@ -337,15 +358,14 @@ def train_ensemble(
         with torch.no_grad():
             for k, (w, _) in enumerate(params):
                 _project_spectral(w, caps[:, k])
-    steps = _n_steps(n, batch_size, epochs, max_steps)
     losses = torch.empty(steps, M)
     rows = torch.arange(M).unsqueeze(1)
     step, perm = 0, None
     while step < steps:
-        if step % math.ceil(n / batch_size) == 0:
+        if step % per_epoch == 0:
             # One permutation per member and epoch, each from the member's own generator.
             perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
-        start = (step % math.ceil(n / batch_size)) * batch_size
+        start = (step % per_epoch) * batch_size
         batch = idx[rows, perm[:, start:start + batch_size]]
         pred = mlp_forward(params, px[batch], output=output)
         per_member = ((pred - py[batch]) ** 2).mean(dim=(1, 2))
@@ -385,13 +405,9 @@ def train_sequential(
     members stacked into an :class:`Ensemble` so the two can be compared. Slow by design: it is
     the reference of ``benchmarks/bench_teacher_student.py`` and of the equivalence test.
     """
-    widths = _check_training(hidden, output, epochs, max_steps, batch_size, lr)
-    px, py, idx = _check_data(x, y, n_members, index)
+    px, py, idx, sizes, caps, steps, per_epoch = _problem(
+        x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr, lipschitz_cap)
     M, n = idx.shape
-    sizes = (px.shape[1], *widths, py.shape[1])
-    caps = _check_caps(lipschitz_cap, M, len(sizes) - 1)
-    steps = _n_steps(n, batch_size, epochs, max_steps)
-    per_epoch = math.ceil(n / batch_size)
     members, losses = [], torch.empty(steps, M)
     for m, g in enumerate(member_generators(seed, M)):
         layers: list[torch.nn.Module] = []
