@@ -31,6 +31,7 @@ from .bounds import return_error_bound_finite
 
 __all__ = [
     "FIGURE3_FAMILIES",
+    "PENDULUM",
     "Figure3Batch",
     "Figure3Trajectories",
     "discounted_return",
@@ -38,6 +39,7 @@ __all__ = [
     "figure3_ratio",
     "figure3_rollout",
     "lqg_configurations",
+    "pendulum_step",
     "rotation_rollout",
     "scalar_nonlinear_gaps",
     "simulate_gap",
@@ -767,3 +769,44 @@ def _scalar_gaps(*, f: Any, f_hat: Any, pi: Any, r: Any, r_hat: Any, gamma: floa
         gaps[t] = abs(partial)
         s, s_hat = f(s, a), f_hat(s_hat, a_hat)
     return gaps
+
+
+# ------------------------------------------------------------------ Pendulum-v1 (chapter 7)
+#: Gymnasium's Pendulum-v1 constants (gymnasium/envs/classic_control/pendulum.py).
+PENDULUM = {"g": 10.0, "m": 1.0, "l": 1.0, "dt": 0.05, "max_speed": 8.0, "max_torque": 2.0}
+
+
+def pendulum_step(
+    theta: ArrayLike, theta_dot: ArrayLike, torque: ArrayLike, *, g: float = PENDULUM["g"]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    r"""One step of Gymnasium's ``Pendulum-v1``, vectorised: the true dynamics and reward of ch. 7.
+
+    With :math:`\bar u=\mathrm{clip}(u,\pm2)`, :math:`\Delta t=0.05`, :math:`m=l=1`,
+
+    .. math::
+
+       \dot\theta'=\mathrm{clip}\Bigl(\dot\theta
+       +\bigl(\tfrac{3g}{2l}\sin\theta+\tfrac{3}{ml^2}\bar u\bigr)\Delta t,\ \pm8\Bigr),\qquad
+       \theta'=\theta+\dot\theta'\Delta t,\qquad
+       r=-\bigl(\mathrm{wrap}(\theta)^2+0.1\,\dot\theta^2+0.001\,\bar u^2\bigr),
+
+    computed in the environment's own order of operations, so it equals ``env.step`` (tested
+    against ``gymnasium``: states exactly, rewards to a few ulps, since numpy squares arrays and
+    scalars with different roundings). ``theta`` is the environment's internal, unwrapped angle.
+
+    Returns
+    -------
+    theta_next, theta_dot_next, reward : ndarray
+        Broadcast over the inputs.
+    """
+    th = np.asarray(theta, dtype=float)
+    thdot = np.asarray(theta_dot, dtype=float)
+    u = np.clip(np.asarray(torque, dtype=float), -PENDULUM["max_torque"], PENDULUM["max_torque"])
+    if not (np.all(np.isfinite(th)) and np.all(np.isfinite(thdot)) and np.all(np.isfinite(u))):
+        raise ValueError("pendulum_step: theta, theta_dot and torque must be finite")
+    m, length, dt = PENDULUM["m"], PENDULUM["l"], PENDULUM["dt"]
+    wrapped = ((th + np.pi) % (2 * np.pi)) - np.pi
+    costs = wrapped**2 + 0.1 * thdot**2 + 0.001 * (u**2)
+    new_thdot = thdot + (3 * g / (2 * length) * np.sin(th) + 3.0 / (m * length**2) * u) * dt
+    new_thdot = np.clip(new_thdot, -PENDULUM["max_speed"], PENDULUM["max_speed"])
+    return th + new_thdot * dt, new_thdot, -costs
