@@ -168,3 +168,21 @@ def test_bad_shapes_and_experiment_arguments(data):
         im.scaling_experiment((10, 20), 0)
     with pytest.raises(ValueError, match="models"):
         im.scaling_experiment((10, 20), 1, models=("value",))
+
+
+def test_penalty_hook_adds_a_per_member_loss(data):
+    # A zero penalty changes nothing; a penalty on the size of the predictions (weight 0 for
+    # member 0, 10 for member 1) shrinks member 1's outputs and leaves member 0's fit as it was.
+    _, x, _, r = data
+    kwargs = dict(n_members=2, max_steps=150, seed=5)
+    plain = im.train_ensemble(x, r, **kwargs)
+    zero = im.train_ensemble(x, r, penalty=lambda model, xb, yb, pred: 0.0 * pred.sum(dim=(1, 2)),
+                             **kwargs)
+    assert _max_weight_gap(plain, zero) == 0.0
+    weight = torch.tensor([0.0, 10.0])
+    shrunk = im.train_ensemble(
+        x, r, penalty=lambda model, xb, yb, pred: weight * (pred**2).mean(dim=(1, 2)), **kwargs)
+    assert _max_weight_gap(plain, shrunk) > 0
+    torch.testing.assert_close(shrunk.params[0][0][0], plain.params[0][0][0])
+    size = np.abs(shrunk.predict(x)).mean(axis=(1, 2))
+    assert size[1] < 0.5 * np.abs(plain.predict(x)).mean(axis=(1, 2))[1]

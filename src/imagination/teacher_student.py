@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -65,6 +65,9 @@ ERROR_METRICS = ("mse", "rmse", "max")
 _OUTPUTS = ("linear", "tanh")
 _INITS = ("default", "normal", "fan_in")
 Params = list[tuple[torch.Tensor, torch.Tensor]]
+#: An extra loss term of train_ensemble: (model, xb, yb, pred) -> one value per member.
+Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor,
+                    torch.Tensor], torch.Tensor]
 
 
 # --------------------------------------------------------------------------- the MLP itself
@@ -299,6 +302,7 @@ def train_ensemble(
     lr: float = 1e-3,
     lipschitz_cap: float | ArrayLike | None = None,
     seed: int = 0,
+    penalty: Penalty | None = None,
 ) -> Ensemble:
     """Train ``M`` MLP regressors as one batched ensemble with Adam and a squared loss.
 
@@ -337,6 +341,11 @@ def train_ensemble(
         (:math:`\\|(s,a)\\|_2\\le\\|s\\|+\\|a\\|`). The initial weights are projected too.
     seed : int
         Seed of the members' generators.
+    penalty : callable, optional
+        An extra term of each member's loss, ``penalty(model, xb, yb, pred) -> (M,)`` tensor, with
+        ``model`` the differentiable batched forward (``(M, B, d_in) -> (M, B, d_out)``), the
+        batch ``xb``, ``yb`` and the predictions ``pred = model(xb)`` (e.g. the curvature penalty
+        of chapter 2, which needs the model at a second point). ``losses`` then hold the total.
 
     Returns
     -------
@@ -367,8 +376,12 @@ def train_ensemble(
             perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
         start = (step % per_epoch) * batch_size
         batch = idx[rows, perm[:, start:start + batch_size]]
-        pred = mlp_forward(params, px[batch], output=output)
-        per_member = ((pred - py[batch]) ** 2).mean(dim=(1, 2))
+        xb, yb = px[batch], py[batch]
+        pred = mlp_forward(params, xb, output=output)
+        per_member = ((pred - yb) ** 2).mean(dim=(1, 2))
+        if penalty is not None:
+            per_member = per_member + penalty(
+                lambda z: mlp_forward(params, z, output=output), xb, yb, pred)
         opt.zero_grad(set_to_none=True)
         per_member.sum().backward()
         opt.step()
