@@ -1,0 +1,339 @@
+r"""The optimal split of a sample budget between dynamics and reward data: Theorem 1, Eq. (4).
+
+A budget :math:`B` buys :math:`N_{\rm dyn}` dynamics samples at :math:`c_{\rm dyn}` each and
+:math:`N_{\rm rew}` reward samples at :math:`c_{\rm rew}` each. With the power laws (3),
+:math:`\varepsilon_{\rm dyn}=A_dN_{\rm dyn}^{-\alpha}` and
+:math:`\varepsilon_{\rm rew}=A_rN_{\rm rew}^{-\beta}`, the bound (1) equals
+:math:`(m\,\varepsilon_{\rm dyn}+\varepsilon_{\rm rew})/(1-\gamma)` with the multiplier
+:math:`m=\gamma L_r(1+L_\pi)/(1-\gamma L_f(1+L_\pi))`, so Theorem 1 minimises
+
+.. math::
+
+   F(N_{\rm dyn}, N_{\rm rew}) = m\,A_dN_{\rm dyn}^{-\alpha} + A_rN_{\rm rew}^{-\beta}
+   \quad\text{subject to}\quad c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B .
+
+Its unique minimiser satisfies the fixed point of Eq. (4),
+
+.. math::
+
+   \frac{N^*_{\rm dyn}}{N^*_{\rm rew}}=\frac{\alpha}{\beta}\,m\,
+   \frac{c_{\rm rew}}{c_{\rm dyn}}\,\frac{\varepsilon^*_{\rm dyn}}{\varepsilon^*_{\rm rew}},
+   \qquad\text{equivalently}\qquad N_{\rm dyn}^{\alpha+1}=\kappa\,N_{\rm rew}^{\beta+1},\quad
+   \kappa=\frac{\alpha}{\beta}\,\frac{c_{\rm rew}}{c_{\rm dyn}}\,m\,\frac{A_d}{A_r}.
+
+:func:`optimal_allocation` solves it exactly: with :math:`x` the dynamics share of the budget
+and :math:`u=\log(x/(1-x))` its log-odds, the condition reads
+
+.. math::
+
+   h(u) := (\alpha+1)\log x-(\beta+1)\log(1-x) = c
+   := \log\frac{\alpha\,m\,A_d\,(B/c_{\rm dyn})^{-\alpha}}{\beta\,A_r\,(B/c_{\rm rew})^{-\beta}},
+
+where :math:`h'(u)=(\alpha+1)(1-x)+(\beta+1)x` lies between :math:`1+\min(\alpha,\beta)` and
+:math:`1+\max(\alpha,\beta)`: one monotone root, bracketed exactly, found by Brent's method to
+machine precision, and explicit (:math:`u=c/(\alpha+1)`) when :math:`\alpha=\beta`.
+
+References
+----------
+Timor, Shwartz-Ziv, Goldblum, LeCun, Harel, "On Training in Imagination", arXiv:2605.06732,
+Theorem 1 and Eqs. (3), (4).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import brentq
+from scipy.special import expit, log_expit
+
+__all__ = [
+    "Allocation",
+    "allocation_kappa",
+    "budget_line_objective",
+    "optimal_allocation",
+    "split_cost_elasticity",
+]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    r"""The optimal split of Theorem 1.
+
+    Attributes
+    ----------
+    n_dyn, n_rew : float
+        :math:`N^*_{\rm dyn}` and :math:`N^*_{\rm rew}` (continuous, positive), on the budget
+        line :math:`c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B`.
+    ratio : float
+        :math:`N^*_{\rm dyn}/N^*_{\rm rew}`, the left side of Eq. (4).
+    eps_dyn, eps_rew : float
+        The errors at the optimum, :math:`A_dN_{\rm dyn}^{*-\alpha}` and
+        :math:`A_rN_{\rm rew}^{*-\beta}`, which appear on the right side of Eq. (4).
+    objective : float
+        :math:`m\,\varepsilon^*_{\rm dyn}+\varepsilon^*_{\rm rew}`: :math:`(1-\gamma)` times the
+        bound (1) at the optimum.
+    dyn_share, rew_share : float
+        Budget shares :math:`c_{\rm dyn}N^*_{\rm dyn}/B` and :math:`c_{\rm rew}N^*_{\rm rew}/B`
+        (each computed directly, so a share close to 0 keeps its relative precision).
+    """
+
+    n_dyn: float
+    n_rew: float
+    ratio: float
+    eps_dyn: float
+    eps_rew: float
+    objective: float
+    dyn_share: float
+    rew_share: float
+
+
+def _positive(name: str, value: Any, meaning: str = "") -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be finite and > 0{meaning}, got {value!r}")
+    return v
+
+
+def _law(name: str, symbol: str, law: Any) -> tuple[float, float]:
+    if not (hasattr(law, "coef") and hasattr(law, "exponent")):
+        raise ValueError(
+            f"{name} must be a power law with fields coef and exponent, e.g. "
+            f"im.PowerLaw(coef, exponent) (Eq. (3)); got {type(law).__name__}"
+        )
+    coef = _positive(f"{name}.coef", law.coef)
+    exponent = _positive(
+        f"{name}.exponent ({symbol})", law.exponent,
+        ": with a non-positive exponent more samples do not lower the error, and Theorem 1 has "
+        "no interior optimum",
+    )
+    return coef, exponent
+
+
+def _check_multiplier(multiplier: Any) -> float:
+    try:
+        m = float(multiplier)
+    except (TypeError, ValueError):
+        raise ValueError(f"multiplier must be a finite number > 0, got {multiplier!r}") from None
+    if m == 0:
+        raise ValueError(
+            "multiplier = 0 means the dynamics error does not enter the bound (e.g. gamma = 0 or "
+            "L_r = 0 in gamma L_r (1 + L_pi) / (1 - gamma L_f (1 + L_pi))): the bound is then "
+            "smallest with the whole budget on reward samples (N_dyn = 0), so the split of "
+            "Theorem 1 degenerates; give a multiplier > 0"
+        )
+    if not (math.isfinite(m) and m > 0):
+        raise ValueError(
+            f"multiplier must be finite and > 0 (it is gamma L_r (1 + L_pi) / "
+            f"(1 - gamma L_f (1 + L_pi)) under contraction), got {multiplier!r}"
+        )
+    return m
+
+
+def _check(budget: Any, cost_dyn: Any, cost_rew: Any, dyn_law: Any, rew_law: Any,
+           multiplier: Any) -> tuple[float, ...]:
+    B = _positive("budget", budget)
+    c_d = _positive("cost_dyn", cost_dyn)
+    c_r = _positive("cost_rew", cost_rew)
+    A_d, alpha = _law("dyn_law", "alpha", dyn_law)
+    A_r, beta = _law("rew_law", "beta", rew_law)
+    m = _check_multiplier(multiplier)
+    return B, c_d, c_r, A_d, alpha, A_r, beta, m
+
+
+def allocation_kappa(cost_dyn: float, cost_rew: float, dyn_law: Any, rew_law: Any,
+                     multiplier: float) -> float:
+    r"""The constant :math:`\kappa` of the explicit route of Theorem 1.
+
+    At the optimum :math:`N_{\rm dyn}^{\alpha+1}=\kappa N_{\rm rew}^{\beta+1}`, with
+
+    .. math::
+
+       \kappa=\frac{\alpha}{\beta}\,\frac{c_{\rm rew}}{c_{\rm dyn}}\,m\,\frac{A_d}{A_r}
+
+    Parameters
+    ----------
+    cost_dyn, cost_rew
+        Cost of one dynamics and one reward sample, > 0.
+    dyn_law, rew_law
+        :class:`~imagination.scaling.PowerLaw` of each error, coefficients and exponents > 0.
+    multiplier
+        The multiplier :math:`m>0` of Eq. (4).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        As :func:`optimal_allocation`.
+    """
+    _, c_d, c_r, A_d, alpha, A_r, beta, m = _check(1.0, cost_dyn, cost_rew, dyn_law, rew_law,
+                                                    multiplier)
+    return alpha / beta * c_r / c_d * m * A_d / A_r
+
+
+def _log_odds(B: float, c_d: float, c_r: float, A_d: float, alpha: float, A_r: float,
+              beta: float, m: float) -> float:
+    # The KKT condition as h(u) = c in the log-odds u of the dynamics budget share (module doc).
+    c = (math.log(alpha / beta) + math.log(m) + math.log(A_d / A_r)
+         - alpha * math.log(B / c_d) + beta * math.log(B / c_r))
+    if alpha == beta:
+        return c / (alpha + 1.0)  # h(u) = (alpha + 1) u exactly
+
+    def h(u: float) -> float:
+        return (alpha + 1.0) * log_expit(u) - (beta + 1.0) * log_expit(-u) - c
+
+    # h(u) - h(0) lies between k_lo u and k_hi u (the bounds on h'), so the root is bracketed
+    # by (c - h0)/k_hi and (c - h0)/k_lo; a small margin absorbs rounding at the ends.
+    h0 = (beta - alpha) * math.log(2.0)
+    k_lo, k_hi = 1.0 + min(alpha, beta), 1.0 + max(alpha, beta)
+    ends = sorted(((c - h0) / k_hi, (c - h0) / k_lo))
+    lo = ends[0] - 1e-6 * (1.0 + abs(ends[0]))
+    hi = ends[1] + 1e-6 * (1.0 + abs(ends[1]))
+    return float(brentq(h, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
+def optimal_allocation(budget: float, cost_dyn: float, cost_rew: float, dyn_law: Any,
+                       rew_law: Any, multiplier: float) -> Allocation:
+    r"""The split of Theorem 1: the exact minimiser of the bound (1) on the budget line.
+
+    Minimises ``multiplier * dyn_law(n_dyn) + rew_law(n_rew)`` subject to
+    ``cost_dyn * n_dyn + cost_rew * n_rew = budget``, with ``n_dyn, n_rew`` continuous and
+    positive. The objective is strictly convex on the budget line, so the KKT point is the
+    unique minimiser; it satisfies the fixed point of Eq. (4) and
+    :math:`N_{\rm dyn}^{\alpha+1}=\kappa N_{\rm rew}^{\beta+1}` (:func:`allocation_kappa`).
+
+    The root is found exactly (not on a grid): a monotone equation in the log-odds of the
+    dynamics budget share, bracketed in closed form and solved by Brent's method to machine
+    precision; when the exponents are equal the solution is explicit,
+    :math:`N^*_{\rm dyn}/N^*_{\rm rew}=\kappa^{1/(\alpha+1)}`. ``n_dyn`` and ``n_rew`` are
+    exact to better than ``1e-9`` relative.
+
+    Parameters
+    ----------
+    budget
+        The budget :math:`B>0`.
+    cost_dyn, cost_rew
+        Cost of one dynamics sample and of one reward sample, > 0.
+    dyn_law
+        :math:`\varepsilon_{\rm dyn}=A_dN_{\rm dyn}^{-\alpha}`: an
+        :class:`~imagination.scaling.PowerLaw` (or anything with fields ``coef`` and
+        ``exponent``, such as a :class:`~imagination.scaling.PowerLawFit`), both > 0.
+    rew_law
+        :math:`\varepsilon_{\rm rew}=A_rN_{\rm rew}^{-\beta}`, likewise.
+    multiplier
+        The multiplier :math:`m>0` of Eq. (4), e.g.
+        :func:`~imagination.bounds.dynamics_multiplier` or a realised :math:`S_f/S_r`.
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    ValueError
+        If the budget, a cost, a coefficient, an exponent or the multiplier is not finite and
+        positive. A zero multiplier gets its own message: the dynamics error then does not
+        enter the bound (e.g. :math:`\gamma=0` or :math:`L_r=0`).
+
+    Examples
+    --------
+    >>> from imagination.scaling import PowerLaw
+    >>> a = optimal_allocation(100.0, 1.0, 1.0, PowerLaw(1.0, 1.0), PowerLaw(1.0, 1.0), 4.0)
+    >>> round(a.ratio, 12)  # alpha = beta: kappa**(1/2) = 4**(1/2)
+    2.0
+    """
+    B, c_d, c_r, A_d, alpha, A_r, beta, m = _check(budget, cost_dyn, cost_rew, dyn_law, rew_law,
+                                                    multiplier)
+    u = _log_odds(B, c_d, c_r, A_d, alpha, A_r, beta, m)
+    dyn_share, rew_share = float(expit(u)), float(expit(-u))
+    n_dyn, n_rew = B * dyn_share / c_d, B * rew_share / c_r
+    if not (n_dyn > 0 and n_rew > 0 and math.isfinite(n_dyn) and math.isfinite(n_rew)):
+        raise ValueError(
+            f"the optimum is outside the float range (log-odds of the dynamics share {u:.4g}): "
+            "rescale the budget, costs or coefficients"
+        )
+    eps_dyn = A_d * n_dyn ** (-alpha)
+    eps_rew = A_r * n_rew ** (-beta)
+    return Allocation(
+        n_dyn=n_dyn, n_rew=n_rew, ratio=float(math.exp(u) * c_r / c_d),
+        eps_dyn=eps_dyn, eps_rew=eps_rew, objective=m * eps_dyn + eps_rew,
+        dyn_share=dyn_share, rew_share=rew_share,
+    )
+
+
+def budget_line_objective(dyn_share: ArrayLike, budget: float, cost_dyn: float, cost_rew: float,
+                          dyn_law: Any, rew_law: Any, multiplier: float) -> NDArray[np.float64]:
+    r"""The objective :math:`m\,\varepsilon_{\rm dyn}+\varepsilon_{\rm rew}` along the budget line.
+
+    With :math:`x` the dynamics share of the budget, :math:`N_{\rm dyn}=xB/c_{\rm dyn}` and
+    :math:`N_{\rm rew}=(1-x)B/c_{\rm rew}`; the bound (1) is this divided by :math:`1-\gamma`.
+
+    Parameters
+    ----------
+    dyn_share
+        Shares :math:`0<x<1` (any shape).
+    budget, cost_dyn, cost_rew, dyn_law, rew_law, multiplier
+        As in :func:`optimal_allocation`.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``dyn_share``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`optimal_allocation`, or if a share is not strictly between 0 and 1.
+    """
+    B, c_d, c_r, A_d, alpha, A_r, beta, m = _check(budget, cost_dyn, cost_rew, dyn_law, rew_law,
+                                                    multiplier)
+    x = np.asarray(dyn_share, dtype=float)
+    if np.any(~(x > 0)) or np.any(~(x < 1)):
+        raise ValueError("dyn_share must lie strictly between 0 and 1 (both streams need samples)")
+    return m * A_d * (x * B / c_d) ** (-alpha) + A_r * ((1.0 - x) * B / c_r) ** (-beta)
+
+
+def split_cost_elasticity(alpha: float, beta: float, dyn_share: ArrayLike) -> NDArray[np.float64]:
+    r"""How the optimal split answers dearer dynamics samples: its cost elasticity.
+
+    Differentiating :math:`N_{\rm dyn}^{\alpha+1}=\kappa N_{\rm rew}^{\beta+1}` on the budget
+    line at fixed :math:`B` and :math:`c_{\rm rew}` gives, with :math:`x` the dynamics budget share
+    at the optimum,
+
+    .. math::
+
+       \frac{d\log(N^*_{\rm dyn}/N^*_{\rm rew})}{d\log c_{\rm dyn}}
+       = \frac{(\alpha-\beta)\,x-1}{(\alpha+1)-(\alpha-\beta)\,x},
+
+    whose denominator is at least :math:`\beta+1>0`. The split falls with the cost ratio exactly
+    where :math:`(\alpha-\beta)x<1`: always when :math:`\alpha\le\beta+1`, and for
+    :math:`\alpha>\beta+1` only while :math:`x<1/(\alpha-\beta)` (a book result, sharper than
+    the paper's sufficient condition :math:`\alpha\le\beta`).
+
+    Parameters
+    ----------
+    alpha, beta
+        Exponents of the two power laws, > 0.
+    dyn_share
+        Dynamics budget share(s) at the optimum, in ``(0, 1)``.
+
+    Returns
+    -------
+    ndarray
+        The elasticity, same shape as ``dyn_share``.
+    """
+    a = _positive("alpha", alpha)
+    b = _positive("beta", beta)
+    x = np.asarray(dyn_share, dtype=float)
+    if np.any(~(x > 0)) or np.any(~(x < 1)):
+        raise ValueError("dyn_share must lie strictly between 0 and 1")
+    return ((a - b) * x - 1.0) / ((a + 1.0) - (a - b) * x)

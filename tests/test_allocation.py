@@ -1,0 +1,250 @@
+"""Theorem 1 and Eq. (4) (paper.md §4): the exact optimal split against brute force and theory.
+
+`optimal_allocation` is checked against three independent computations: a brute-force 1-D
+minimisation of the objective along the budget line, a 50-digit root of the KKT condition
+(mpmath), and the closed forms of the explicit route.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.optimize import minimize_scalar
+from scipy.special import log_expit
+
+import imagination as im
+from imagination import PowerLaw, optimal_allocation
+
+log_uniform = st.floats(-1.0, 1.0).map(lambda v: 10.0**v)
+problems = st.fixed_dictionaries({
+    "budget": st.floats(0.0, 9.0).map(lambda v: 10.0**v),
+    "cost_dyn": st.floats(-2.0, 2.0).map(lambda v: 10.0**v),
+    "cost_rew": st.floats(-2.0, 2.0).map(lambda v: 10.0**v),
+    "A_d": st.floats(-2.0, 2.0).map(lambda v: 10.0**v),
+    "A_r": st.floats(-2.0, 2.0).map(lambda v: 10.0**v),
+    "alpha": st.floats(0.02, 3.0),
+    "beta": st.floats(0.02, 3.0),
+    "m": st.floats(-3.0, 3.0).map(lambda v: 10.0**v),
+})
+
+
+def solve(p):
+    return optimal_allocation(p["budget"], p["cost_dyn"], p["cost_rew"],
+                              PowerLaw(p["A_d"], p["alpha"]), PowerLaw(p["A_r"], p["beta"]), p["m"])
+
+
+def log_objective(u, p):
+    # log of m A_d N_dyn^-alpha + A_r N_rew^-beta at log-odds u of the dynamics share, computed in
+    # logs so that shares of 1e-40 neither underflow nor lose precision.
+    a = np.log(p["m"] * p["A_d"]) - p["alpha"] * (np.log(p["budget"] / p["cost_dyn"])
+                                                   + log_expit(u))
+    b = np.log(p["A_r"]) - p["beta"] * (np.log(p["budget"] / p["cost_rew"]) + log_expit(-u))
+    return np.logaddexp(a, b)
+
+
+def brute_force(p):
+    """Dense grid over the log-odds u of the dynamics share, then a bounded 1-D refinement."""
+    u = np.linspace(-400.0, 400.0, 80_001)
+    k = int(np.argmin(log_objective(u, p)))
+    res = minimize_scalar(lambda v: float(log_objective(v, p)), bounds=(u[k - 1], u[k + 1]),
+                          method="bounded", options={"xatol": 1e-10})
+    return res.x, float(log_objective(res.x, p)), float(log_objective(u, p).min())
+
+
+@given(problems)
+def test_theorem1_matches_brute_force_minimisation(p):
+    a = solve(p)
+    u_bf, log_f_bf, log_f_grid = brute_force(p)
+    log_f = np.log(a.objective)
+    # The exact optimum is no worse than any point of the dense grid nor the refined brute force
+    # (4 ulps of the log objective for rounding).
+    assert log_f <= log_f_grid + 1e-14 * max(1.0, abs(log_f))
+    assert log_f <= log_f_bf + 1e-14 * max(1.0, abs(log_f))
+    # Brute force locates the minimiser only to about sqrt(machine eps) of the flat bottom.
+    u = np.log(a.dyn_share) - np.log(a.rew_share)
+    assert abs(u - u_bf) <= 1e-5 * max(1.0, abs(u))
+
+
+@given(problems)
+def test_theorem1_kkt_and_budget_hold_to_machine_precision(p):
+    a = solve(p)
+    kappa = im.allocation_kappa(p["cost_dyn"], p["cost_rew"], PowerLaw(p["A_d"], p["alpha"]),
+                                PowerLaw(p["A_r"], p["beta"]), p["m"])
+    # Explicit route: (alpha + 1) log N_dyn = log kappa + (beta + 1) log N_rew. Each log carries
+    # a relative error ~1e-16 of its magnitude; 1e-12 of the largest term is a safe margin.
+    lhs = (p["alpha"] + 1) * np.log(a.n_dyn)
+    rhs = np.log(kappa) + (p["beta"] + 1) * np.log(a.n_rew)
+    assert abs(lhs - rhs) <= 1e-12 * max(1.0, abs(lhs), abs(rhs))
+    # Eq. (4) as the paper writes it: the fixed point with the errors at the optimum.
+    eq4 = p["alpha"] / p["beta"] * p["m"] * p["cost_rew"] / p["cost_dyn"] * a.eps_dyn / a.eps_rew
+    assert a.ratio == pytest.approx(eq4, rel=1e-11)
+    assert p["cost_dyn"] * a.n_dyn + p["cost_rew"] * a.n_rew == pytest.approx(p["budget"],
+                                                                              rel=1e-14)
+    assert a.dyn_share + a.rew_share == pytest.approx(1.0, rel=1e-15)
+
+
+@given(problems)
+def test_theorem1_exact_to_1e9_against_50_digit_root(p):
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    al, be = mp.mpf(p["alpha"]), mp.mpf(p["beta"])
+    B, cd, cr = mp.mpf(p["budget"]), mp.mpf(p["cost_dyn"]), mp.mpf(p["cost_rew"])
+    c = (mp.log(al / be) + mp.log(mp.mpf(p["m"])) + mp.log(mp.mpf(p["A_d"]) / mp.mpf(p["A_r"]))
+         - al * mp.log(B / cd) + be * mp.log(B / cr))
+
+    def h(u):
+        return -(al + 1) * mp.log1p(mp.exp(-u)) + (be + 1) * mp.log1p(mp.exp(u)) - c
+
+    u = mp.findroot(h, (mp.mpf(-2000), mp.mpf(2000)), solver="bisect", tol=mp.mpf(10) ** -40)
+    n_dyn = B / cd / (1 + mp.exp(-u))
+    n_rew = B / cr / (1 + mp.exp(u))
+    a = solve(p)
+    assert a.n_dyn == pytest.approx(float(n_dyn), rel=1e-9)
+    assert a.n_rew == pytest.approx(float(n_rew), rel=1e-9)
+
+
+@given(problems)
+def test_theorem1_closed_form_when_exponents_are_equal(p):
+    p = {**p, "beta": p["alpha"]}
+    a = solve(p)
+    kappa = p["cost_rew"] / p["cost_dyn"] * p["m"] * p["A_d"] / p["A_r"]  # alpha / beta = 1
+    rho = kappa ** (1 / (p["alpha"] + 1))
+    assert a.ratio == pytest.approx(rho, rel=1e-12)
+    # N_rew from the budget line, and the ratio does not depend on the budget.
+    assert a.n_rew == pytest.approx(p["budget"] / (p["cost_dyn"] * rho + p["cost_rew"]), rel=1e-12)
+    assert solve({**p, "budget": p["budget"] * 1e3}).ratio == pytest.approx(a.ratio, rel=1e-12)
+
+
+def test_theorem1_docstring_example_by_hand():
+    # alpha = beta = 1, m = 4, equal costs and coefficients: kappa = 4, ratio = 4**(1/2) = 2,
+    # N_rew = 100 / 3, N_dyn = 200 / 3.
+    a = optimal_allocation(100.0, 1.0, 1.0, PowerLaw(1.0, 1.0), PowerLaw(1.0, 1.0), 4.0)
+    assert (a.ratio, a.n_dyn, a.n_rew) == pytest.approx((2.0, 200 / 3, 100 / 3), rel=1e-15)
+    assert a.objective == pytest.approx(4 * 3 / 200 + 3 / 100, rel=1e-15)
+
+
+@given(problems, st.floats(0.05, 2.0))
+def test_theorem1_split_falls_with_cost_ratio_when_alpha_le_beta(p, log_step):
+    p = {**p, "alpha": min(p["alpha"], p["beta"])}
+    dearer = {**p, "cost_dyn": p["cost_dyn"] * np.exp(log_step)}
+    assert solve(dearer).ratio < solve(p).ratio
+
+
+@given(problems, st.floats(0.05, 2.0))
+def test_split_falls_whenever_alpha_le_beta_plus_one(p, log_step):
+    # The book's sharper condition: (alpha - beta) x < 1 for every share x < 1.
+    p = {**p, "alpha": min(p["alpha"], p["beta"] + 1.0)}
+    dearer = {**p, "cost_dyn": p["cost_dyn"] * np.exp(log_step)}
+    assert solve(dearer).ratio < solve(p).ratio
+
+
+def test_theorem1_counterexample_when_alpha_gt_beta():
+    # paper.md §4: alpha = 5, beta = 0.05, A_d = A_r = m = 1, B = 100, c_rew = 1.
+    def ratio(cost_dyn):
+        return optimal_allocation(100.0, cost_dyn, 1.0, PowerLaw(1.0, 5.0), PowerLaw(1.0, 0.05),
+                                  1.0)
+    assert round(ratio(8.0).ratio, 3) == 0.044
+    assert round(ratio(64.0).ratio, 2) == 0.25
+    assert ratio(64.0).ratio > ratio(8.0).ratio  # dearer dynamics samples, yet more of them
+    # It rises exactly where the dynamics share exceeds 1 / (alpha - beta) (elasticity > 0).
+    assert ratio(8.0).dyn_share > 1 / 4.95
+    assert im.split_cost_elasticity(5.0, 0.05, ratio(8.0).dyn_share) > 0
+
+
+@given(problems)
+def test_split_cost_elasticity_matches_finite_difference(p):
+    a = solve(p)
+    h = 1e-5
+    up, down = (solve({**p, "cost_dyn": p["cost_dyn"] * np.exp(s * h)}) for s in (1, -1))
+    fd = (np.log(up.ratio) - np.log(down.ratio)) / (2 * h)
+    # Central difference: truncation O(h^2) ~ 1e-10, rounding ~1e-16 * |log ratio| / h.
+    tol = 1e-6 + 1e-10 * abs(np.log(a.ratio)) / h
+    assert fd == pytest.approx(float(im.split_cost_elasticity(p["alpha"], p["beta"],
+                                                              a.dyn_share)), abs=tol)
+
+
+def test_theorem1_reward_share_vanishes_when_alpha_lt_beta():
+    # The paper's fitted laws (alpha = 0.11 < beta = 0.96): the reward share decays like
+    # B^((alpha - beta) / (beta + 1)) as the budget grows.
+    dyn, rew = PowerLaw(0.34, 0.11), PowerLaw(90.4, 0.96)
+    budgets = 10.0 ** np.arange(4, 41, 4)
+    shares = np.array([optimal_allocation(b, 1.0, 1.0, dyn, rew, 4.0).rew_share for b in budgets])
+    assert np.all(np.diff(shares) < 0) and shares[-1] < 1e-10
+    slope = np.diff(np.log(shares[-2:])) / np.diff(np.log(budgets[-2:]))
+    assert slope[0] == pytest.approx((0.11 - 0.96) / 1.96, rel=1e-6)
+
+
+def test_theorem1_share_limits_for_other_exponent_orders():
+    budgets = [1e6, 1e12, 1e24]
+    same = [optimal_allocation(b, 2.0, 1.0, PowerLaw(1, 0.5), PowerLaw(3, 0.5), 2.0).rew_share
+            for b in budgets]
+    assert same == pytest.approx([same[0]] * 3, rel=1e-12)  # alpha = beta: constant share
+    flip = [optimal_allocation(b, 2.0, 1.0, PowerLaw(1, 0.9), PowerLaw(3, 0.2), 2.0).dyn_share
+            for b in budgets]
+    assert np.all(np.diff(flip) < 0)  # alpha > beta: the dynamics share goes to 0 instead
+
+
+@given(problems, st.floats(0.05, 3.0))
+def test_theorem1_larger_multiplier_buys_more_dynamics(p, log_step):
+    # A smaller gamma lowers the multiplier, so short horizons buy relatively more reward samples.
+    assert solve({**p, "m": p["m"] * np.exp(log_step)}).ratio > solve(p).ratio
+
+
+def test_budget_line_objective_is_minimised_at_the_allocation():
+    dyn, rew = PowerLaw(0.34, 0.11), PowerLaw(90.4, 0.96)
+    a = optimal_allocation(1e5, 2.0, 1.0, dyn, rew, 3.0)
+    x = np.linspace(1e-4, 1 - 1e-4, 100_001)
+    f = im.budget_line_objective(x, 1e5, 2.0, 1.0, dyn, rew, 3.0)
+    assert a.objective <= f.min()
+    assert im.budget_line_objective(a.dyn_share, 1e5, 2.0, 1.0, dyn, rew, 3.0) == pytest.approx(
+        a.objective, rel=1e-13)
+
+
+GOOD = {"budget": 100.0, "cost_dyn": 1.0, "cost_rew": 1.0, "dyn_law": PowerLaw(1.0, 0.5),
+        "rew_law": PowerLaw(1.0, 0.5), "multiplier": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"budget": 0.0}, "budget must be finite and > 0"),
+        ({"budget": -5.0}, "budget must be finite and > 0"),
+        ({"budget": np.inf}, "budget must be finite and > 0"),
+        ({"budget": np.nan}, "budget must be finite and > 0"),
+        ({"budget": "a lot"}, "budget must be a finite number"),
+        ({"cost_dyn": 0.0}, "cost_dyn must be finite and > 0"),
+        ({"cost_rew": -1.0}, "cost_rew must be finite and > 0"),
+        ({"dyn_law": SimpleNamespace(coef=0.0, exponent=0.5)}, r"dyn_law.coef must be"),
+        ({"rew_law": SimpleNamespace(coef=-2.0, exponent=0.5)}, r"rew_law.coef must be"),
+        ({"dyn_law": PowerLaw(1.0, 0.0)}, r"dyn_law.exponent \(alpha\) must be .*> 0"),
+        ({"rew_law": PowerLaw(1.0, -0.3)}, r"rew_law.exponent \(beta\) must be .*> 0"),
+        ({"dyn_law": 0.5}, "must be a power law with fields coef and exponent"),
+        ({"multiplier": 0.0}, "dynamics error does not enter the bound.*gamma = 0 or.*L_r = 0"),
+        ({"multiplier": -1.0}, "multiplier must be finite and > 0"),
+        ({"multiplier": np.inf}, "multiplier must be finite and > 0"),
+    ],
+)
+def test_theorem1_rejects_bad_input(change, match):
+    with pytest.raises(ValueError, match=match):
+        optimal_allocation(**{**GOOD, **change})
+
+
+def test_allocation_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        im.budget_line_objective([0.5, 1.0], **GOOD)
+    with pytest.raises(ValueError, match="dynamics error does not enter the bound"):
+        im.allocation_kappa(1.0, 1.0, PowerLaw(1, 1), PowerLaw(1, 1), 0.0)
+    with pytest.raises(ValueError, match="alpha must be finite and > 0"):
+        im.split_cost_elasticity(0.0, 1.0, 0.5)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        im.split_cost_elasticity(1.0, 1.0, 0.0)
+
+
+def test_allocation_accepts_a_fit_as_law():
+    fit = im.fit_power_law([1, 1, 10, 10, 100, 100], [1.0, 1.1, 0.5, 0.52, 0.25, 0.26], n_boot=0,
+                           rng=np.random.default_rng(0))
+    a = optimal_allocation(100.0, 1.0, 1.0, fit, PowerLaw(1.0, 0.5), 2.0)
+    b = optimal_allocation(100.0, 1.0, 1.0, fit.law, PowerLaw(1.0, 0.5), 2.0)
+    assert a == b
