@@ -10,11 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import imagination as im
+from imagination.bounds import dynamics_coefficient, dynamics_coefficient_gradient
 from imagination.lipschitz import (
     SaturatedRotation,
     capacity_tradeoff,
-    dynamics_coefficient,
-    dynamics_coefficient_gradient,
     jacobian_norm_lower,
     lipschitz_upper_bound,
     spectral_norms,

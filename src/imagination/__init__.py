@@ -20,6 +20,8 @@ from .allocation import (
 )
 from .bounds import (
     compounding_rate,
+    dynamics_coefficient,
+    dynamics_coefficient_gradient,
     dynamics_multiplier,
     finite_horizon_multiplier,
     return_error_bound,
@@ -137,8 +139,6 @@ _LAZY: dict[str, str] = {
     "CurvaturePenalty": "imagination.lipschitz",
     "capacity_tradeoff": "imagination.lipschitz",
     "curvature_penalty_experiment": "imagination.lipschitz",
-    "dynamics_coefficient": "imagination.lipschitz",
-    "dynamics_coefficient_gradient": "imagination.lipschitz",
     "jacobian_norm_lower": "imagination.lipschitz",
     "lipschitz_upper_bound": "imagination.lipschitz",
     "spectral_norms": "imagination.lipschitz",
@@ -185,6 +185,8 @@ __all__ = [
     "curvature_bound_sharp",
     "curvature_loss",
     "discounted_return",
+    "dynamics_coefficient",
+    "dynamics_coefficient_gradient",
     "dynamics_multiplier",
     "exact_added_variance",
     "exact_estimator_mean",

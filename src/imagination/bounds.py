@@ -32,6 +32,8 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "compounding_rate",
+    "dynamics_coefficient",
+    "dynamics_coefficient_gradient",
     "dynamics_multiplier",
     "finite_horizon_multiplier",
     "return_error_bound",
@@ -302,3 +304,78 @@ def finite_horizon_multiplier(
     """
     c_rew, c_dyn = _finite_coefficients(gamma, L_f, L_r, L_pi, horizon)
     return _out(c_dyn / c_rew)
+
+
+def dynamics_coefficient(gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike) -> Any:
+    r"""The dynamics coefficient of Eq. (1) (Corollary 1): :math:`C_{\rm dyn}=m/(1-\gamma)`.
+
+    .. math::
+
+       C_{\rm dyn}=\frac{\gamma L_r(1+L_\pi)}{(1-\gamma)(1-\gamma L_f(1+L_\pi))},
+
+    with :math:`m` the multiplier of Eq. (4) (:func:`dynamics_multiplier`).
+
+    Parameters
+    ----------
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+    L_f, L_r, L_pi
+        Lipschitz constants (sum metric on (s, a)), >= 0, with ``gamma * L_f * (1 + L_pi) < 1``.
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        As :func:`dynamics_multiplier` (gamma outside [0, 1), a negative
+        constant, or no contraction).
+    """
+    m = np.asarray(dynamics_multiplier(gamma, L_f, L_r, L_pi))
+    return _out(m / (1.0 - np.asarray(gamma, dtype=float)))
+
+
+def dynamics_coefficient_gradient(
+    gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike
+) -> tuple[Any, Any, Any]:
+    r"""Partial derivatives of :math:`C_{\rm dyn}` in :math:`L_f, L_r, L_\pi` (Corollary 1).
+
+    With :math:`L=L_f(1+L_\pi)`,
+
+    .. math::
+
+       \frac{\partial C_{\rm dyn}}{\partial L_f}
+       =\frac{\gamma^2L_r(1+L_\pi)^2}{(1-\gamma)(1-\gamma L)^2},
+       \qquad
+       \frac{\partial C_{\rm dyn}}{\partial L_r}=\frac{\gamma(1+L_\pi)}{(1-\gamma)(1-\gamma L)},
+       \qquad
+       \frac{\partial C_{\rm dyn}}{\partial L_\pi}=\frac{\gamma L_r}{(1-\gamma)(1-\gamma L)^2},
+
+    each a ratio of non-negative factors on :math:`\gamma L<1` (the last from
+    :math:`\frac{d}{du}\frac{u}{1-ku}=\frac1{(1-ku)^2}` with :math:`u=1+L_\pi`,
+    :math:`k=\gamma L_f`).
+
+    Parameters
+    ----------
+    gamma, L_f, L_r, L_pi
+        As :func:`dynamics_coefficient`.
+
+    Returns
+    -------
+    tuple of (float or ndarray)
+        :math:`(\partial_{L_f}C, \partial_{L_r}C, \partial_{L_\pi}C)`, broadcast together.
+
+    Raises
+    ------
+    ValueError
+        As :func:`dynamics_coefficient`.
+    """
+    dynamics_multiplier(gamma, L_f, L_r, L_pi)  # validates, incl. the contraction condition
+    g, lf, lr, lp = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                          for v in (gamma, L_f, L_r, L_pi)))
+    one_minus = 1.0 - g * lf * (1.0 + lp)
+    d_lf = g**2 * lr * (1.0 + lp) ** 2 / ((1.0 - g) * one_minus**2)
+    d_lr = g * (1.0 + lp) / ((1.0 - g) * one_minus)
+    d_lp = g * lr / ((1.0 - g) * one_minus**2)
+    return _out(d_lf), _out(d_lr), _out(d_lp)
