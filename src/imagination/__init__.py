@@ -143,6 +143,18 @@ _LAZY: dict[str, str] = {
     "lipschitz_upper_bound": "imagination.lipschitz",
     "spectral_norms": "imagination.lipschitz",
     "train_velocity_ensemble": "imagination.lipschitz",
+    "lipschitz_block_bounds": "imagination.lipschitz",
+    "pendulum": "imagination.pendulum",
+    "PendulumModels": "imagination.pendulum",
+    "PendulumTask": "imagination.pendulum",
+    "fit_pendulum_models": "imagination.pendulum",
+    "imagined_rewards": "imagination.pendulum",
+    "imagined_rollout": "imagination.pendulum",
+    "pendulum_rollout": "imagination.pendulum",
+    "pendulum_sensitivities": "imagination.pendulum",
+    "realised_split": "imagination.pendulum",
+    "return_error_surface": "imagination.pendulum",
+    "return_gaps": "imagination.pendulum",
 }
 
 __all__ = [

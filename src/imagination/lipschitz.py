@@ -28,7 +28,7 @@ norm from the sum metric to the Euclidean norm). Weight matrices follow the row 
 not measure: dynamics models trained by :func:`~imagination.teacher_student.train_ensemble` under a
 range of spectral caps, on :class:`SaturatedRotation`, with their error, their Lipschitz bound and
 the finite-horizon bound of chapter 1. :func:`train_velocity_ensemble` fits velocity maps with a
-curvature penalty (the converse of Proposition 1), a loss ``train_ensemble`` cannot express.
+curvature penalty (the converse of Proposition 1), through ``train_ensemble``'s penalty hook.
 
 References
 ----------
@@ -63,6 +63,7 @@ __all__ = [
     "capacity_tradeoff",
     "curvature_penalty_experiment",
     "jacobian_norm_lower",
+    "lipschitz_block_bounds",
     "lipschitz_upper_bound",
     "spectral_norms",
     "train_velocity_ensemble",
@@ -126,6 +127,44 @@ def spectral_norms(weights: Weights) -> NDArray[np.float64]:
     return torch.stack(torch.broadcast_tensors(*norms), dim=-1).numpy()
 
 
+def lipschitz_block_bounds(weights: Weights, input_blocks: Sequence[int]) -> NDArray[np.float64]:
+    r"""Upper bounds on an MLP's Lipschitz constant in each block of its input, the others fixed.
+
+    For the input block :math:`b` (rows :math:`W_1^{(b)}` of the first layer),
+    :math:`x_b\mapsto\mathrm{MLP}(x)` with the other blocks fixed is
+    :math:`\|W_1^{(b)}\|_2\prod_{k\ge2}\|W_k\|_2`-Lipschitz (Euclidean norms; 1-Lipschitz
+    activations). With one coordinate per block, ``input_blocks = (1,) * d_in``, these are the
+    per-coordinate constants that certify a grid of cells of different sides (chapter 7): moving
+    one coordinate at a time, :math:`|g(x)-g(y)|\le\sum_b L_b\|x_b-y_b\|`.
+
+    Parameters
+    ----------
+    weights : Ensemble or list of array_like
+        Layer ``k`` of shape ``(..., d_k, d_{k+1})``, applied as ``x @ W``.
+    input_blocks : sequence of int
+        Sizes of the input blocks, summing to the input dimension, e.g. ``(d_s, d_a)``.
+
+    Returns
+    -------
+    ndarray, shape (..., n_blocks)
+        One bound per member and block.
+
+    Raises
+    ------
+    ValueError
+        As :func:`spectral_norms`, or blocks that do not sum to the input dimension.
+    """
+    mats = _as_weight_list(weights)
+    blocks = _check_blocks(input_blocks, mats[0].shape[-2])
+    if blocks is None:
+        raise ValueError("input_blocks must be given, e.g. (d_s, d_a)")
+    parts = torch.split(mats[0], blocks, dim=-2)
+    bound = torch.stack([torch.linalg.matrix_norm(p, ord=2) for p in parts], -1)
+    for w in mats[1:]:
+        bound = bound * torch.linalg.matrix_norm(w, ord=2)[..., None]
+    return bound.numpy()
+
+
 def lipschitz_upper_bound(weights: Weights, *,
                           input_blocks: Sequence[int] | None = None) -> Any:
     r"""Upper bound on the Lipschitz constant of an MLP with 1-Lipschitz activations.
@@ -135,8 +174,9 @@ def lipschitz_upper_bound(weights: Weights, *,
     :math:`\|(s,a)\|_2\le\|s\|+\|a\|`. With ``input_blocks = (d_s, d_a)``: the tighter bound for the
     sum metric, :math:`\max_b\|W_1^{(b)}\|_2\prod_{k\ge2}\|W_k\|_2`, where :math:`W_1^{(b)}` are the
     rows of the first layer that read block :math:`b` (the operator norm of :math:`x\mapsto xW_1`
-    from :math:`\sum_b\|x_b\|` to the Euclidean norm is the largest block norm). Biases do not
-    change a Lipschitz constant; activations with constant at most 1 do not raise it.
+    from :math:`\sum_b\|x_b\|` to the Euclidean norm is the largest block norm; see
+    :func:`lipschitz_block_bounds`). Biases do not change a Lipschitz constant; activations with
+    constant at most 1 do not raise it.
 
     Parameters
     ----------
@@ -156,12 +196,9 @@ def lipschitz_upper_bound(weights: Weights, *,
         As :func:`spectral_norms`, or blocks that do not sum to the input dimension.
     """
     mats = _as_weight_list(weights)
-    blocks = _check_blocks(input_blocks, mats[0].shape[-2])
-    first = torch.linalg.matrix_norm(mats[0], ord=2)
-    if blocks is not None:
-        parts = torch.split(mats[0], blocks, dim=-2)
-        first = torch.stack([torch.linalg.matrix_norm(p, ord=2) for p in parts], -1).amax(-1)
-    bound = first
+    if input_blocks is not None:
+        return _out(lipschitz_block_bounds(mats, input_blocks).max(axis=-1))
+    bound = torch.linalg.matrix_norm(mats[0], ord=2)
     for w in mats[1:]:
         bound = bound * torch.linalg.matrix_norm(w, ord=2)
     return _out(bound.numpy())
@@ -572,11 +609,11 @@ def train_velocity_ensemble(
 
     the squared loss of :func:`~imagination.teacher_student.train_ensemble` plus
     :math:`\lambda_m` times the curvature loss of Proposition 1 on the model's own consecutive
-    velocities (temporal straightening, Wang et al. 2026). ``train_ensemble`` cannot express the
-    penalty (it needs the model at two points per sample), hence this loop, which otherwise
-    follows it: stacked members, one Adam step for all, each member its own initialisation
-    (``nn.Linear`` default) and data order from
-    :func:`~imagination.teacher_student.member_generators`.
+    velocities (temporal straightening, Wang et al. 2026). The penalty needs the model at a second
+    point per sample, :math:`z_{t+1}`, so it goes through ``train_ensemble``'s ``penalty`` hook
+    (which passes the differentiable batched model); everything else is ``train_ensemble``'s:
+    stacked members, one Adam step for all, each member its own initialisation (``nn.Linear``
+    default) and data order from :func:`~imagination.teacher_student.member_generators`.
 
     Parameters
     ----------
