@@ -403,8 +403,9 @@ def fit_pendulum_models(
     Certificates (see :class:`PendulumModels`): the error on the policy's graph at the cell
     centres of a ``grid_size`` :math:`\times` ``grid_size`` grid over :math:`D`, plus
     :math:`c_\theta\delta_\theta/2+c_{\dot\theta}\delta_{\dot\theta}/2`, where :math:`c` are the
-    error's per-coordinate constants: the network's (:func:`~imagination.lipschitz.\
-lipschitz_block_bounds`) plus the true map's (:class:`PendulumTask`), carried through the policy.
+    error's per-coordinate constants: the network's
+    (:func:`~imagination.lipschitz.lipschitz_block_bounds`) plus the true map's
+    (:class:`PendulumTask`), carried through the policy.
 
     Parameters
     ----------
