@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .lipschitz import lipschitz_block_bounds, lipschitz_upper_bound
-from .systems import PENDULUM, pendulum_step
+from .systems import PENDULUM, _check_int, pendulum_step
 from .teacher_student import Ensemble, heldout_errors, train_ensemble
 
 __all__ = [
@@ -216,12 +216,6 @@ class PendulumTask:
         return grid, side
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _check_gamma(gamma: float) -> float:
     if not (np.isfinite(gamma) and 0.0 <= gamma <= 1.0):
         raise ValueError(f"gamma must satisfy 0 <= gamma <= 1, got {gamma!r}")
@@ -258,7 +252,7 @@ def pendulum_rollout(task: PendulumTask, s0: ArrayLike, horizon: int, *,
         :math:`r(s_t,\\pi(s_t))`, the environment's reward of step ``t``.
     """
     s = _check_states(s0)
-    H = _check_positive_int("horizon", horizon)
+    H = _check_int("horizon", horizon, 1)
     d = np.zeros(2) if shift is None else np.asarray(shift, dtype=float).reshape(2)
     states = np.empty((s.shape[0], H + 1, 2))
     rewards = np.empty((s.shape[0], H))
@@ -362,8 +356,8 @@ class PendulumModels:
         return np.clip(out, -self.task.R_max, 0.0)
 
 
-def _certify(task: PendulumTask, ens: Ensemble, grid: np.ndarray, side: np.ndarray,
-             errors: np.ndarray, truth_lipschitz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _certify(task: PendulumTask, ens: Ensemble, side: np.ndarray, errors: np.ndarray,
+             truth_lipschitz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grid maximum and margin of a certificate on the graph s -> (s, pi(s)) over D.
 
     The error g(s) = e(s, pi(s)) moves by at most c_k |ds_k| along coordinate k, with
@@ -434,7 +428,7 @@ def fit_pendulum_models(
         raise ValueError(f"sizes must be positive, strictly increasing integers, got {sizes!r}")
     for name, value in (("n_seeds", n_seeds), ("max_steps", max_steps), ("n_test", n_test),
                         ("grid_size", grid_size)):
-        _check_positive_int(name, value)
+        _check_int(name, value, 1)
     rng = np.random.default_rng(seed)
     n_max = int(n[-1])
     x, y_dyn, y_rew = task.sample_transitions(n_seeds * n_max, rng)
@@ -455,14 +449,14 @@ def fit_pendulum_models(
     errors = {"dyn_rmse": e_dyn["rmse"], "dyn_max": e_dyn["max"],
               "rew_rmse": e_rew["rmse"], "rew_max": e_rew["max"]}
 
-    grid, side = task.domain_grid(_check_positive_int("grid_size", grid_size))
+    grid, side = task.domain_grid(_check_int("grid_size", grid_size, 1))
     xg = np.concatenate([grid, task.policy(grid)], axis=-1)
     th, thd, r_grid = pendulum_step(xg[:, 0], xg[:, 1], xg[:, 2])
     dyn_err = np.linalg.norm(dyn.predict(xg) - np.stack([th - grid[:, 0], thd - grid[:, 1]], -1),
                              axis=-1)
     rew_err = np.abs(np.clip(rew.predict(xg)[..., 0], -task.R_max, 0.0) - r_grid)
-    gd, md = _certify(task, dyn, grid, side, dyn_err, task.residual_coordinate_lipschitz())
-    gr, mr = _certify(task, rew, grid, side, rew_err, task.reward_coordinate_lipschitz())
+    gd, md = _certify(task, dyn, side, dyn_err, task.residual_coordinate_lipschitz())
+    gr, mr = _certify(task, rew, side, rew_err, task.reward_coordinate_lipschitz())
     blocks = (task.d_s, task.d_a)
     return PendulumModels(
         task=task, sizes=n.astype(np.int64), n_seeds=int(n_seeds), dyn=dyn, rew=rew,
@@ -489,7 +483,7 @@ def imagined_rollout(models: PendulumModels, s0: ArrayLike, horizon: int) -> NDA
     ndarray, shape (M, P, H + 1, 2)
     """
     s = np.broadcast_to(_check_states(s0), (models.n_members, *np.shape(s0))).copy()
-    H = _check_positive_int("horizon", horizon)
+    H = _check_int("horizon", horizon, 1)
     out = np.empty((*s.shape[:2], H + 1, 2))
     out[:, :, 0] = s
     for t in range(H):  # only time is sequential
@@ -556,7 +550,7 @@ def return_error_surface(models: PendulumModels, s0: ArrayLike, horizon: int,
     ndarray, shape (n_seeds, S, S)
         Axis 1: dynamics size; axis 2: reward size.
     """
-    H = _check_positive_int("horizon", horizon)
+    H = _check_int("horizon", horizon, 1)
     g = _check_gamma(gamma)
     _, real = pendulum_rollout(models.task, s0, H)
     traj = imagined_rollout(models, s0, H)
@@ -624,7 +618,7 @@ def pendulum_sensitivities(task: PendulumTask, s0: ArrayLike, horizon: int, gamm
     -------
     S_f, S_r : float
     """
-    H = _check_positive_int("horizon", horizon)
+    H = _check_int("horizon", horizon, 1)
     g = _check_gamma(gamma)
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"h must be finite and > 0, got {h!r}")
