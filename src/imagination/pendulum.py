@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .bounds import _check_gamma
 from .lipschitz import lipschitz_block_bounds, lipschitz_upper_bound
 from .systems import PENDULUM, _check_int, pendulum_step
 from .teacher_student import Ensemble, heldout_errors, train_ensemble
@@ -146,8 +147,17 @@ class PendulumTask:
         models learn) and the rewards (n,), all from :func:`~imagination.systems.pendulum_step`.
         """
         x = rng.uniform(-self.box, self.box, size=(int(n), 3))
+        return x, *self.label(x)
+
+    def label(self, x: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The true residual ``f(s, u) - s`` (n, 2) and reward (n,) of inputs ``x`` (n, 3)."""
+        x = np.asarray(x, dtype=float)
         th, thd, r = pendulum_step(x[:, 0], x[:, 1], x[:, 2])
-        return x, np.stack([th - x[:, 0], thd - x[:, 1]], axis=-1), r
+        return np.stack([th - x[:, 0], thd - x[:, 1]], axis=-1), r
+
+    def clip_reward(self, values: ArrayLike) -> NDArray[np.float64]:
+        """A learned reward clipped to the true reward's range on the box, ``[-R_max, 0]``."""
+        return np.clip(values, -self.R_max, 0.0)
 
     def start_states(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
         """``n`` start states, uniform on the start box, shape (n, 2)."""
@@ -214,12 +224,6 @@ class PendulumTask:
         axes = [-h + s * (np.arange(grid_size) + 0.5) for h, s in zip(half, side, strict=True)]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2)
         return grid, side
-
-
-def _check_gamma(gamma: float) -> float:
-    if not (np.isfinite(gamma) and 0.0 <= gamma <= 1.0):
-        raise ValueError(f"gamma must satisfy 0 <= gamma <= 1, got {gamma!r}")
-    return float(gamma)
 
 
 def _check_states(s0: ArrayLike) -> NDArray[np.float64]:
@@ -353,7 +357,7 @@ class PendulumModels:
             out = self.rew.predict(flat)[..., 0].reshape(lead)
         else:
             out = self.rew.predict(x.reshape(-1, 3))[..., 0].reshape(self.rew.n_members, *lead)
-        return np.clip(out, -self.task.R_max, 0.0)
+        return self.task.clip_reward(out)
 
 
 def _certify(task: PendulumTask, ens: Ensemble, side: np.ndarray, errors: np.ndarray,
@@ -444,17 +448,15 @@ def fit_pendulum_models(
 
     x_test, yd_test, yr_test = task.sample_transitions(n_test, rng)
     e_dyn = heldout_errors(dyn.predict(x_test), yd_test)
-    rew_pred = np.clip(rew.predict(x_test), -task.R_max, 0.0)
-    e_rew = heldout_errors(rew_pred, yr_test)
+    e_rew = heldout_errors(task.clip_reward(rew.predict(x_test)), yr_test)
     errors = {"dyn_rmse": e_dyn["rmse"], "dyn_max": e_dyn["max"],
               "rew_rmse": e_rew["rmse"], "rew_max": e_rew["max"]}
 
-    grid, side = task.domain_grid(_check_int("grid_size", grid_size, 1))
+    grid, side = task.domain_grid(int(grid_size))
     xg = np.concatenate([grid, task.policy(grid)], axis=-1)
-    th, thd, r_grid = pendulum_step(xg[:, 0], xg[:, 1], xg[:, 2])
-    dyn_err = np.linalg.norm(dyn.predict(xg) - np.stack([th - grid[:, 0], thd - grid[:, 1]], -1),
-                             axis=-1)
-    rew_err = np.abs(np.clip(rew.predict(xg)[..., 0], -task.R_max, 0.0) - r_grid)
+    resid_grid, r_grid = task.label(xg)
+    dyn_err = np.linalg.norm(dyn.predict(xg) - resid_grid, axis=-1)
+    rew_err = np.abs(task.clip_reward(rew.predict(xg)[..., 0]) - r_grid)
     gd, md = _certify(task, dyn, side, dyn_err, task.residual_coordinate_lipschitz())
     gr, mr = _certify(task, rew, side, rew_err, task.reward_coordinate_lipschitz())
     blocks = (task.d_s, task.d_a)
@@ -523,7 +525,7 @@ def return_gaps(real_rewards: ArrayLike, imagined: ArrayLike, gamma: float) -> N
     ndarray, shape (..., P, H)
         ``[..., h - 1]`` is the gap of the ``h``-step returns.
     """
-    g = _check_gamma(gamma)
+    g = float(_check_gamma(gamma, allow_one=True))
     r = np.asarray(real_rewards, dtype=float)
     rh = np.asarray(imagined, dtype=float)
     if r.ndim != 2 or rh.shape[-2:] != r.shape:
@@ -551,7 +553,7 @@ def return_error_surface(models: PendulumModels, s0: ArrayLike, horizon: int,
         Axis 1: dynamics size; axis 2: reward size.
     """
     H = _check_int("horizon", horizon, 1)
-    g = _check_gamma(gamma)
+    g = float(_check_gamma(gamma, allow_one=True))
     _, real = pendulum_rollout(models.task, s0, H)
     traj = imagined_rollout(models, s0, H)
     rh = imagined_rewards(models, traj, paired=False)  # (M_rew, M_dyn, P, H)
@@ -619,7 +621,7 @@ def pendulum_sensitivities(task: PendulumTask, s0: ArrayLike, horizon: int, gamm
     S_f, S_r : float
     """
     H = _check_int("horizon", horizon, 1)
-    g = _check_gamma(gamma)
+    g = float(_check_gamma(gamma, allow_one=True))
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"h must be finite and > 0, got {h!r}")
     discount = g ** np.arange(H)
