@@ -16,7 +16,7 @@ one Adam step for all. They must agree to 1e-4 in every weight (fused kernels ro
 
 `--paper` times a few hundred ensemble steps with the paper's 100 members at every size and
 extrapolates to the paper's 200 epochs (2 models x 7 sizes x 100 seeds): an estimate, labelled
-as such in the record, for machines where the full run (about an hour on 2 CPU cores) is too long.
+as such in the record. The full run, measured and resumable, is benchmarks/paper_scale_figure1.py.
 """
 
 import argparse

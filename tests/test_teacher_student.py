@@ -1,6 +1,8 @@
 """§4.1 teacher-student machinery: the batched ensemble trainer against its plain reference loop,
 spectral caps, teachers, held-out errors and a tiny end-to-end experiment."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,62 @@ def test_scaling_experiment_smoke():
                                  models=("dyn",), seed=0)
     assert set(only.errors) == {"dyn"}
 
+
+class _Stop(Exception):
+    pass
+
+
+def test_scaling_experiment_resumes_from_its_checkpoint(tmp_path):
+    """A run stopped after its first chunk and resumed equals the straight run, bit for bit."""
+    kwargs = dict(epochs=3, n_test=100, episode_length=50, seed=3)
+    straight = im.scaling_experiment((200, 400), 2, **kwargs)
+    path = tmp_path / "run.json"
+    seen = []
+
+    def stop_after_first(model, n, chunk):
+        seen.append((model, n, chunk["steps"]))
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        im.scaling_experiment((200, 400), 2, checkpoint=path, on_chunk=stop_after_first, **kwargs)
+    assert seen == [("dyn", 200, 3)]
+    saved = json.loads(path.read_text())
+    assert list(saved["chunks"]) == ["dyn:200"] and saved["config"]["sizes"] == [200, 400]
+    assert {"date", "machine", "versions", "seconds"} <= set(saved["chunks"]["dyn:200"])
+    with pytest.raises(ValueError, match="no size at which every model"):
+        im.load_scaling_record(path)
+
+    def stop_after_size_200(model, n, chunk):
+        seen.append((model, n))
+        if (model, n) == ("rew", 200):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        im.scaling_experiment((200, 400), 2, checkpoint=path, on_chunk=stop_after_size_200,
+                              **kwargs)
+    partial = im.load_scaling_record(path)
+    assert partial.sizes.tolist() == [200] and partial.config["pending_sizes"] == [400]
+    np.testing.assert_array_equal(partial.errors["rew"]["max"], straight.errors["rew"]["max"][:1])
+    resumed = im.scaling_experiment((200, 400), 2, checkpoint=path,
+                                    on_chunk=lambda *a: seen.append(a[:2]), **kwargs)
+    assert seen[1:] == [("rew", 200), ("dyn", 400), ("rew", 400)]  # no chunk trained twice
+    for model in ("dyn", "rew"):
+        for metric in im.ERROR_METRICS:
+            np.testing.assert_array_equal(resumed.errors[model][metric],
+                                          straight.errors[model][metric])
+    np.testing.assert_array_equal(resumed.steps, straight.steps)
+    assert len(json.loads(path.read_text())["chunks"]) == 4
+    with pytest.raises(ValueError, match="another configuration"):
+        im.scaling_experiment((200, 400), 3, checkpoint=path, **kwargs)
+    record = im.load_scaling_record(path)
+    assert record.config["pending_sizes"] == []
+    assert record.preactivation_std == straight.preactivation_std
+    np.testing.assert_array_equal(record.errors["dyn"]["rmse"], straight.errors["dyn"]["rmse"])
+    (tmp_path / "other.json").write_text('{"kind": "something else"}')
+    for bad, match in ((tmp_path / "missing.json", "no scaling_experiment record"),
+                       (tmp_path / "other.json", "not a scaling_experiment checkpoint")):
+        with pytest.raises(ValueError, match=match):
+            im.load_scaling_record(bad)
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),

@@ -131,6 +131,7 @@ _LAZY: dict[str, str] = {
     "member_generators": "imagination.teacher_student",
     "mlp_forward": "imagination.teacher_student",
     "scaling_experiment": "imagination.teacher_student",
+    "load_scaling_record": "imagination.teacher_student",
     "train_ensemble": "imagination.teacher_student",
     "train_sequential": "imagination.teacher_student",
     "lipschitz": "imagination.lipschitz",

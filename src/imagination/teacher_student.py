@@ -34,10 +34,13 @@ Decisions the paper leaves open (documented in chapter 3):
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -45,6 +48,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 
 from .scaling import PowerLawFit, fit_power_law
+from .timing import machine_record
 
 __all__ = [
     "ERROR_METRICS",
@@ -53,6 +57,7 @@ __all__ = [
     "Teachers",
     "collect_transitions",
     "heldout_errors",
+    "load_scaling_record",
     "make_teachers",
     "member_generators",
     "mlp_forward",
@@ -368,15 +373,16 @@ def train_ensemble(
             for k, (w, _) in enumerate(params):
                 _project_spectral(w, caps[:, k])
     losses = torch.empty(steps, M)
-    rows = torch.arange(M).unsqueeze(1)
     step, perm = 0, None
     while step < steps:
         if step % per_epoch == 0:
             # One permutation per member and epoch, each from the member's own generator.
             perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
         start = (step % per_epoch) * batch_size
-        batch = idx[rows, perm[:, start:start + batch_size]]
-        xb, yb = px[batch], py[batch]
+        # gather + index_select: several times faster than advanced indexing on CPU
+        batch = idx.gather(1, perm[:, start:start + batch_size]).view(-1)
+        xb = px.index_select(0, batch).view(M, -1, px.shape[1])
+        yb = py.index_select(0, batch).view(M, -1, py.shape[1])
         pred = mlp_forward(params, xb, output=output)
         per_member = ((pred - yb) ** 2).mean(dim=(1, 2))
         if penalty is not None:
@@ -652,6 +658,8 @@ def scaling_experiment(
     episode_length: int = 500,
     models: Sequence[str] = ("dyn", "rew"),
     seed: int = 0,
+    checkpoint: str | os.PathLike[str] | None = None,
+    on_chunk: Callable[[str, int, dict[str, Any]], None] | None = None,
 ) -> ScalingResult:
     """Run the §4.1 teacher-student experiment: learning curves of dynamics and reward students.
 
@@ -677,10 +685,26 @@ def scaling_experiment(
         Which students to train: ``"dyn"``, ``"rew"`` or both.
     seed : int
         Seeds the teachers, the data, the subsets and the students.
+    checkpoint : path, optional
+        A JSON file that makes a long run resumable (the paper scale takes hours on 2 CPU cores).
+        After each *chunk* (one model at one size) its errors, optimiser steps, wall-clock seconds
+        and :func:`~imagination.timing.machine_record` are written there; a later call with the
+        same configuration skips the chunks the file holds and trains the rest. Every random draw
+        is made in the same order either way, so a resumed run gives the straight run's result.
+    on_chunk : callable, optional
+        Called as ``on_chunk(model, n, chunk)`` after each chunk is trained (and checkpointed),
+        with ``chunk`` the dict just recorded; an exception it raises stops the run there (a
+        runner with a deadline does that).
 
     Returns
     -------
     ScalingResult
+        ``seconds`` is the sum of the chunks' measured times (recorded ones included).
+
+    Raises
+    ------
+    ValueError
+        On bad sizes or counts, or a ``checkpoint`` written for another configuration.
     """
     size_arr = np.asarray(sizes)
     if size_arr.ndim != 1 or size_arr.size < 1 or np.any(size_arr < 1) or not np.all(
@@ -705,30 +729,112 @@ def scaling_experiment(
     x_test, s_test, r_test = x_test[:n_test], s_test[:n_test], r_test[:n_test]
     pre = teachers.preactivation(x[:, :d_s], x[:, d_s:])
     targets = {"dyn": (s_next, "tanh", s_test), "rew": (r, "linear", r_test)}
-    errors: dict[str, dict[str, list[np.ndarray]]] = {m: {k: [] for k in ERROR_METRICS}
-                                                      for m in models}
-    steps = []
+    config = dict(n_seeds=int(n_seeds), epochs=epochs, max_steps=max_steps, d_s=d_s, d_a=d_a,
+                  width=width, teacher_init=teacher_init, n_test=n_test,
+                  episode_length=episode_length, seed=seed)
+    data = {"preactivation_std": float(pre.std()),
+            "saturated_fraction": float(np.mean(np.abs(s_next) > 0.99))}
+    store = _Checkpoint(checkpoint, {**config, "sizes": size_arr.tolist(),
+                                     "models": list(models)}, data)
+    chunks = store.chunks
     student_seeds = seeds[2].generate_state(2 * size_arr.size)
-    start = time.perf_counter()
     for i, n in enumerate(size_arr):
         # Each seed its own subset: the first n of an independent permutation of the pool.
         index = np.argsort(rng.random((int(n_seeds), x.shape[0])), axis=1)[:, :n]
         for j, model in enumerate(models):
+            key = f"{model}:{n}"
+            if key in chunks:
+                continue
             y, output, y_test = targets[model]
+            start = time.perf_counter()
             ens = train_ensemble(x, y, index=index, output=output, epochs=epochs,  # type: ignore[arg-type]
                                  max_steps=max_steps, seed=int(student_seeds[2 * i + j]))
-            for metric, value in heldout_errors(ens.predict(x_test), y_test).items():
-                errors[model][metric].append(value)
-        steps.append(ens.steps)
-    seconds = time.perf_counter() - start
+            err = heldout_errors(ens.predict(x_test), y_test)
+            store.add(key, {"model": model, "n": int(n), "steps": int(ens.steps),
+                            "seconds": time.perf_counter() - start,
+                            "errors": {k: v.tolist() for k, v in err.items()}})
+            if on_chunk is not None:
+                on_chunk(model, int(n), chunks[key])
+    return _result_from_chunks(chunks, size_arr.tolist(), list(models), config, data)
+
+
+def _result_from_chunks(chunks: dict[str, dict[str, Any]], sizes: list[int], models: list[str],
+                        config: dict[str, Any], data: dict[str, float]) -> ScalingResult:
+    """Assemble the learning curves of ``sizes`` (every model of each recorded in ``chunks``)."""
+    used = [chunks[f"{m}:{n}"] for n in sizes for m in models]
     return ScalingResult(
-        sizes=size_arr,
-        errors={m: {k: np.array(v) for k, v in d.items()} for m, d in errors.items()},
-        steps=np.array(steps),
-        seconds=seconds,
-        preactivation_std=float(pre.std()),
-        saturated_fraction=float(np.mean(np.abs(s_next) > 0.99)),
-        config=dict(n_seeds=int(n_seeds), epochs=epochs, max_steps=max_steps, d_s=d_s, d_a=d_a,
-                    width=width, teacher_init=teacher_init, n_test=n_test,
-                    episode_length=episode_length, seed=seed),
+        sizes=np.array(sizes, dtype=int),
+        errors={m: {k: np.array([chunks[f"{m}:{n}"]["errors"][k] for n in sizes])
+                    for k in ERROR_METRICS} for m in models},
+        steps=np.array([chunks[f"{models[-1]}:{n}"]["steps"] for n in sizes]),
+        seconds=float(sum(c["seconds"] for c in used)),
+        config=config,
+        **data,
     )
+
+
+def load_scaling_record(path: str | os.PathLike[str]) -> ScalingResult:
+    """The learning curves recorded so far in a :func:`scaling_experiment` checkpoint file.
+
+    A long run (``benchmarks/paper_scale_figure1.py``: Figure 1 at the paper's scale) is recorded
+    chunk by chunk; this returns the sizes at which every model is recorded, in order, and lists
+    the others in ``config["pending_sizes"]`` (empty once the run is complete).
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint (a JSON file written by :func:`scaling_experiment`).
+
+    Returns
+    -------
+    ScalingResult
+        ``seconds`` is the measured training time of the sizes returned.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, is not such a checkpoint, or holds no complete size yet.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no scaling_experiment record at {path}")
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or data.get("kind") != "scaling_experiment checkpoint":
+        raise ValueError(f"{path} is not a scaling_experiment checkpoint")
+    config, chunks = dict(data["config"]), data["chunks"]
+    sizes, models = config.pop("sizes"), config.pop("models")
+    done = [n for n in sizes if all(f"{m}:{n}" in chunks for m in models)]
+    if not done:
+        raise ValueError(f"{path} holds no size at which every model is trained yet")
+    config["pending_sizes"] = [n for n in sizes if n not in done]
+    return _result_from_chunks(chunks, done, models, config, data["data"])
+
+
+class _Checkpoint:
+    """Chunk records keyed ``"model:n"``, kept in a JSON file when a path is given."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, config: dict[str, Any],
+                 data: dict[str, float]) -> None:
+        self.path = None if path is None else Path(path)
+        self.config = json.loads(json.dumps(config))  # as JSON returns it: tuples become lists
+        self.data = data  # statistics of the collected data, the same in every run
+        self.chunks: dict[str, dict[str, Any]] = {}
+        if self.path is not None and self.path.exists():
+            data = json.loads(self.path.read_text())
+            if not isinstance(data, dict) or data.get("config") != self.config:
+                raise ValueError(
+                    f"checkpoint {self.path} was written for another configuration "
+                    f"({data.get('config') if isinstance(data, dict) else data!r}; this run: "
+                    f"{self.config}): give a new path or delete the file")
+            self.chunks = data["chunks"]
+
+    def add(self, key: str, chunk: dict[str, Any]) -> None:
+        """Record a chunk (with where and when it ran) and rewrite the file atomically."""
+        self.chunks[key] = {**chunk, **machine_record()}
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps({"kind": "scaling_experiment checkpoint",
+                                       "config": self.config, "data": self.data,
+                                       "chunks": self.chunks}, indent=1) + "\n")
+            os.replace(tmp, self.path)  # a run killed mid-write leaves the old file whole

@@ -1,0 +1,116 @@
+"""Figure 1 at the paper's own scale (§4.1), measured: 2 models x 7 sizes x 100 seeds x 200 epochs.
+
+Chapter: notebooks/03_power_laws.ipynb (the recorded learning curves and fits) and
+notebooks/09_performance.ipynb (the measured time). Library: imagination.scaling_experiment.
+
+This is chapter 3's main experiment at `IMAGINATION_SCALE=paper` (the same call, the same seed):
+1,400 student trainings, about 60 million Adam steps. On 2 CPU cores it takes hours, more than one
+sitting, so it is resumable. Each *chunk* (one model at one size: its 100 students trained as one
+ensemble) is written to benchmarks/results/figure1_paper_scale.json as soon as it ends, with its
+errors, its measured seconds, the machine and the date. Run the script again and it trains only the
+chunks the record lacks; the random draws are made in the same order either way, so the result is
+the straight run's (tested in tests/test_teacher_student.py).
+
+    python benchmarks/paper_scale_figure1.py                    # run or resume until complete
+    python benchmarks/paper_scale_figure1.py --deadline 12:40   # stop (between chunks) before one
+                                                                # that would end after 12:40 UTC
+    python benchmarks/paper_scale_figure1.py --smoke            # tiny run: stop, resume, compare
+"""
+
+import argparse
+import datetime
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imagination import scaling_experiment
+
+RECORD = Path(__file__).resolve().parent / "results" / "figure1_paper_scale.json"
+PAPER_SIZES = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
+PAPER = dict(sizes=PAPER_SIZES, n_seeds=100, epochs=200, seed=0)  # chapter 3 at paper scale
+SMOKE = dict(sizes=(200, 400), n_seeds=3, epochs=2, seed=0, n_test=100, episode_length=50)
+
+
+class Deadline(Exception):
+    """Raised between chunks when the next one would end after the deadline."""
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deadline", help="UTC time HH:MM: stop before a chunk would end later")
+    parser.add_argument("--smoke", action="store_true", help="tiny configuration, temporary file")
+    return parser.parse_args()
+
+
+def deadline_from(text):
+    if text is None:
+        return math.inf
+    now = datetime.datetime.now(datetime.UTC)
+    hour, minute = (int(v) for v in text.split(":"))
+    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return time.time() + (end - now).total_seconds()
+
+
+def chunk_guard(config, end):
+    """on_chunk callback: report the chunk; stop if the next would not end before ``end``."""
+    order = [(m, n) for n in config["sizes"] for m in ("dyn", "rew")]
+    done = set()
+
+    def on_chunk(model, n, chunk):
+        done.add((model, n))
+        rate = chunk["seconds"] / chunk["steps"]  # this chunk's seconds per step
+        print(f"{model} N={n:>7,}: {chunk['steps']:,} steps in {chunk['seconds'] / 60:.1f} min "
+              f"({rate * 1e3:.1f} ms per step of {config['n_seeds']} members)", flush=True)
+        pending = [c for c in order if c not in done and c[1] >= n]
+        if pending:
+            m_next, n_next = pending[0]
+            needed = rate * config["epochs"] * math.ceil(n_next / 256)
+            if time.time() + needed > end:
+                raise Deadline(f"next: {m_next} N={n_next:,}, about {needed / 60:.0f} min")
+
+    return on_chunk
+
+
+def run(path, config, end):
+    try:
+        result = scaling_experiment(config["sizes"], config["n_seeds"], checkpoint=path,
+                                    on_chunk=chunk_guard(config, end),
+                                    **{k: v for k, v in config.items()
+                                       if k not in ("sizes", "n_seeds")})
+    except Deadline as stop:
+        print(f"stopped before the deadline ({stop}); run again to resume from {path}")
+        return None
+    print(f"complete: {len(config['sizes'])} sizes x 2 models, {result.seconds / 60:.1f} min of "
+          f"measured training in all")
+    for model in ("dyn", "rew"):
+        fit = result.fit(model, "rmse", rng=np.random.default_rng(0))
+        lo, hi = fit.exponent_ci
+        print(f"{model}: RMSE = {fit.coef:.3g} N^(-{fit.exponent:.3f}), 95% CI of the exponent "
+              f"[{lo:.3f}, {hi:.3f}]")
+    return result
+
+
+def main():
+    args = parse_args()
+    if not args.smoke:
+        run(RECORD, PAPER, deadline_from(args.deadline))
+        return
+    with tempfile.TemporaryDirectory() as tmp:  # stop after the first chunk, then resume
+        path = Path(tmp) / "smoke.json"
+        assert run(path, SMOKE, end=time.time()) is None
+        resumed = run(path, SMOKE, math.inf)
+        straight = scaling_experiment(SMOKE["sizes"], SMOKE["n_seeds"],
+                                      **{k: v for k, v in SMOKE.items()
+                                         if k not in ("sizes", "n_seeds")})
+        same = all(np.array_equal(resumed.errors[m][k], straight.errors[m][k])
+                   for m in ("dyn", "rew") for k in ("mse", "rmse", "max"))
+        print(f"resumed run equals the straight run: {same}")
+        sys.exit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main()
