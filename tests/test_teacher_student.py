@@ -180,6 +180,12 @@ def test_scaling_experiment_resumes_from_its_checkpoint(tmp_path):
     assert record.config["pending_sizes"] == []
     assert record.preactivation_std == straight.preactivation_std
     np.testing.assert_array_equal(record.errors["dyn"]["rmse"], straight.errors["dyn"]["rmse"])
+    shared = record.at_sizes([400])
+    assert shared.sizes.tolist() == [400] and shared.steps.tolist() == [straight.steps[1]]
+    np.testing.assert_array_equal(shared.errors["rew"]["mse"], straight.errors["rew"]["mse"][1:])
+    for bad in ([], [300], [[200, 400]]):
+        with pytest.raises(ValueError, match="non-empty subset"):
+            record.at_sizes(bad)
     (tmp_path / "other.json").write_text('{"kind": "something else"}')
     for bad, match in ((tmp_path / "missing.json", "no scaling_experiment record"),
                        (tmp_path / "other.json", "not a scaling_experiment checkpoint")):

@@ -39,7 +39,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -632,7 +632,23 @@ class ScalingResult:
 
     @property
     def n_seeds(self) -> int:
-        return int(self.errors["dyn"]["rmse"].shape[1])
+        return int(next(iter(self.errors.values()))["rmse"].shape[1])
+
+    def at_sizes(self, sizes: Sequence[int]) -> ScalingResult:
+        """The learning curves at ``sizes`` only (each one of ``self.sizes``; ``seconds`` kept).
+
+        For comparing two runs on the sizes they share, e.g. a capped run with the recorded
+        paper-scale one.
+        """
+        wanted = np.asarray(sizes)
+        missing = sorted(set(wanted.ravel().tolist()) - set(self.sizes.tolist()))
+        if wanted.ndim != 1 or wanted.size == 0 or missing:
+            raise ValueError(f"sizes must be a non-empty subset of {self.sizes.tolist()}; "
+                             f"not in it: {missing}")
+        keep = np.isin(self.sizes, wanted)
+        return replace(self, sizes=self.sizes[keep], steps=self.steps[keep],
+                       errors={m: {k: v[keep] for k, v in d.items()}
+                               for m, d in self.errors.items()})
 
     def fit(self, model: str, metric: str = "rmse", *, n_boot: int = 1000,
             rng: np.random.Generator) -> PowerLawFit:
