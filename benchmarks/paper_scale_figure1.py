@@ -14,6 +14,8 @@ the straight run's (tested in tests/test_teacher_student.py).
     python benchmarks/paper_scale_figure1.py                    # run or resume until complete
     python benchmarks/paper_scale_figure1.py --deadline 12:40   # stop (between chunks) before one
                                                                 # that would end after 12:40 UTC
+                                                                # (estimated from the chunk before;
+                                                                # a call's first chunk always runs)
     python benchmarks/paper_scale_figure1.py --smoke            # tiny run: stop, resume, compare
 """
 
@@ -41,7 +43,8 @@ class Deadline(Exception):
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deadline", help="UTC time HH:MM: stop before a chunk would end later")
+    parser.add_argument("--deadline", help="UTC time HH:MM: stop before a chunk that would end "
+                        "later (the first chunk of a call always runs)")
     parser.add_argument("--smoke", action="store_true", help="tiny configuration, temporary file")
     return parser.parse_args()
 
