@@ -55,6 +55,8 @@ def deadline_from(text):
     now = datetime.datetime.now(datetime.UTC)
     hour, minute = (int(v) for v in text.split(":"))
     end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if end <= now:  # a time already past today means tomorrow
+        end += datetime.timedelta(days=1)
     return time.time() + (end - now).total_seconds()
 
 
