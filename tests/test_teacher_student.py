@@ -176,6 +176,11 @@ def test_scaling_experiment_resumes_from_its_checkpoint(tmp_path):
     assert len(json.loads(path.read_text())["chunks"]) == 4
     with pytest.raises(ValueError, match="another configuration"):
         im.scaling_experiment((200, 400), 3, checkpoint=path, **kwargs)
+    tampered = json.loads(path.read_text())
+    tampered["data"]["preactivation_std"] *= 1.001
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    with pytest.raises(ValueError, match="other teachers or data"):
+        im.scaling_experiment((200, 400), 2, checkpoint=tmp_path / "tampered.json", **kwargs)
     record = im.load_scaling_record(path)
     assert record.config["pending_sizes"] == []
     assert record.preactivation_std == straight.preactivation_std

@@ -833,16 +833,21 @@ class _Checkpoint:
                  data: dict[str, float]) -> None:
         self.path = None if path is None else Path(path)
         self.config = json.loads(json.dumps(config))  # as JSON returns it: tuples become lists
-        self.data = data  # statistics of the collected data, the same in every run
+        self.data = data  # statistics of the collected data: a fingerprint of teachers and data
         self.chunks: dict[str, dict[str, Any]] = {}
         if self.path is not None and self.path.exists():
-            data = json.loads(self.path.read_text())
-            if not isinstance(data, dict) or data.get("config") != self.config:
+            saved = json.loads(self.path.read_text())
+            if not isinstance(saved, dict) or saved.get("config") != self.config:
                 raise ValueError(
                     f"checkpoint {self.path} was written for another configuration "
-                    f"({data.get('config') if isinstance(data, dict) else data!r}; this run: "
+                    f"({saved.get('config') if isinstance(saved, dict) else saved!r}; this run: "
                     f"{self.config}): give a new path or delete the file")
-            self.chunks = data["chunks"]
+            # same configuration but other data means the code that draws them has changed
+            if not all(np.isclose(saved["data"][k], v, rtol=1e-9, atol=0) for k, v in data.items()):
+                raise ValueError(
+                    f"checkpoint {self.path} was written for other teachers or data "
+                    f"({saved['data']}; this run: {data}): the code that draws them has changed")
+            self.chunks = saved["chunks"]
 
     def add(self, key: str, chunk: dict[str, Any]) -> None:
         """Record a chunk (with where and when it ran) and rewrite the file atomically."""
