@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagination import scaling_experiment
+from imagination import ERROR_METRICS, scaling_experiment
 
 RECORD = Path(__file__).resolve().parent / "results" / "figure1_paper_scale.json"
 PAPER_SIZES = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
@@ -82,10 +82,7 @@ def chunk_guard(config, end):
 
 def run(path, config, end):
     try:
-        result = scaling_experiment(config["sizes"], config["n_seeds"], checkpoint=path,
-                                    on_chunk=chunk_guard(config, end),
-                                    **{k: v for k, v in config.items()
-                                       if k not in ("sizes", "n_seeds")})
+        result = scaling_experiment(**config, checkpoint=path, on_chunk=chunk_guard(config, end))
     except Deadline as stop:
         print(f"stopped before the deadline ({stop}); run again to resume from {path}")
         return None
@@ -108,11 +105,9 @@ def main():
         path = Path(tmp) / "smoke.json"
         assert run(path, SMOKE, end=time.time()) is None
         resumed = run(path, SMOKE, math.inf)
-        straight = scaling_experiment(SMOKE["sizes"], SMOKE["n_seeds"],
-                                      **{k: v for k, v in SMOKE.items()
-                                         if k not in ("sizes", "n_seeds")})
+        straight = scaling_experiment(**SMOKE)
         same = all(np.array_equal(resumed.errors[m][k], straight.errors[m][k])
-                   for m in ("dyn", "rew") for k in ("mse", "rmse", "max"))
+                   for m in ("dyn", "rew") for k in ERROR_METRICS)
         print(f"resumed run equals the straight run: {same}")
         sys.exit(0 if same else 1)
 
