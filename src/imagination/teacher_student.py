@@ -814,9 +814,7 @@ def load_scaling_record(path: str | os.PathLike[str]) -> ScalingResult:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no scaling_experiment record at {path}")
-    data = json.loads(path.read_text())
-    if not isinstance(data, dict) or data.get("kind") != "scaling_experiment checkpoint":
-        raise ValueError(f"{path} is not a scaling_experiment checkpoint")
+    data = _read_checkpoint(path)
     config, chunks = dict(data["config"]), data["chunks"]
     sizes, models = config.pop("sizes"), config.pop("models")
     done = [n for n in sizes if all(f"{m}:{n}" in chunks for m in models)]
@@ -824,6 +822,17 @@ def load_scaling_record(path: str | os.PathLike[str]) -> ScalingResult:
         raise ValueError(f"{path} holds no size at which every model is trained yet")
     config["pending_sizes"] = [n for n in sizes if n not in done]
     return _result_from_chunks(chunks, done, models, config, data["data"])
+
+
+_CHECKPOINT_KIND = "scaling_experiment checkpoint"
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The JSON object of a checkpoint file, or ValueError if it is not one."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or data.get("kind") != _CHECKPOINT_KIND:
+        raise ValueError(f"{path} is not a scaling_experiment checkpoint")
+    return data
 
 
 class _Checkpoint:
@@ -836,12 +845,12 @@ class _Checkpoint:
         self.data = data  # statistics of the collected data: a fingerprint of teachers and data
         self.chunks: dict[str, dict[str, Any]] = {}
         if self.path is not None and self.path.exists():
-            saved = json.loads(self.path.read_text())
-            if not isinstance(saved, dict) or saved.get("config") != self.config:
+            saved = _read_checkpoint(self.path)
+            if saved["config"] != self.config:
                 raise ValueError(
                     f"checkpoint {self.path} was written for another configuration "
-                    f"({saved.get('config') if isinstance(saved, dict) else saved!r}; this run: "
-                    f"{self.config}): give a new path or delete the file")
+                    f"({saved['config']}; this run: {self.config}): give a new path or delete "
+                    f"the file")
             # same configuration but other data means the code that draws them has changed
             if not all(np.isclose(saved["data"][k], v, rtol=1e-9, atol=0) for k, v in data.items()):
                 raise ValueError(
@@ -855,7 +864,7 @@ class _Checkpoint:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps({"kind": "scaling_experiment checkpoint",
-                                       "config": self.config, "data": self.data,
-                                       "chunks": self.chunks}, indent=1) + "\n")
+            tmp.write_text(json.dumps({"kind": _CHECKPOINT_KIND, "config": self.config,
+                                       "data": self.data, "chunks": self.chunks},
+                                      indent=1) + "\n")
             os.replace(tmp, self.path)  # a run killed mid-write leaves the old file whole
