@@ -30,7 +30,7 @@ from imagination import teacher_student as ts
 from imagination.timing import best_time, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_teacher_student.json"
-PAPER_SIZES = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
+PAPER_SIZES = ts.PAPER_SIZES
 
 
 def parse_args():

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imagination import ERROR_METRICS, scaling_experiment
+from imagination import ERROR_METRICS, PAPER_SIZES, scaling_experiment
 
 RECORD = Path(__file__).resolve().parent / "results" / "figure1_paper_scale.json"
-PAPER_SIZES = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
 PAPER = dict(sizes=PAPER_SIZES, n_seeds=100, epochs=200, seed=0)  # chapter 3 at paper scale
 SMOKE = dict(sizes=(200, 400), n_seeds=3, epochs=2, seed=0, n_test=100, episode_length=50)
 

@@ -122,6 +122,7 @@ _LAZY: dict[str, str] = {
     "apply_style": "imagination.viz",
     "teacher_student": "imagination.teacher_student",
     "ERROR_METRICS": "imagination.teacher_student",
+    "PAPER_SIZES": "imagination.teacher_student",
     "Ensemble": "imagination.teacher_student",
     "ScalingResult": "imagination.teacher_student",
     "Teachers": "imagination.teacher_student",

@@ -52,6 +52,7 @@ from .timing import machine_record
 
 __all__ = [
     "ERROR_METRICS",
+    "PAPER_SIZES",
     "Ensemble",
     "ScalingResult",
     "Teachers",
@@ -67,6 +68,8 @@ __all__ = [
 ]
 
 ERROR_METRICS = ("mse", "rmse", "max")
+#: The sample sizes of Figure 1 (§4.1): 2k to 200k transitions.
+PAPER_SIZES: tuple[int, ...] = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
 _OUTPUTS = ("linear", "tanh")
 _INITS = ("default", "normal", "fan_in")
 Params = list[tuple[torch.Tensor, torch.Tensor]]
