@@ -1,4 +1,5 @@
-"""Lemma 1 / Eq. (1) and the finite-horizon bound, against closed forms and the extremal system."""
+"""Lemma 1 / Eq. (1) and the finite-horizon bound, against closed forms and the extremal system;
+Corollary 1: the dynamics coefficient of Eq. (1) and its gradient."""
 
 import warnings
 
@@ -8,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import imagination as im
+from imagination.bounds import dynamics_coefficient, dynamics_coefficient_gradient
 
 unit = st.floats(0.0, 0.99)
 const = st.floats(0.0, 3.0)
@@ -109,8 +111,8 @@ def test_bounds_broadcast_over_arrays():
         (lambda: im.return_error_bound(0.1, 0.1, 0.9, 1.0, 1, 0.2), r"contraction condition"),
         (lambda: im.dynamics_multiplier(0.9, -1.0, 1, 0.2), r"L_f must be finite"),
         (lambda: im.return_error_bound_finite(0.1, 0.1, 1.01, 1, 1, 0, 5), r"0 <= gamma <= 1"),
-        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 0), r"positive integer"),
-        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 2.5), r"positive integer"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 0), r"horizon must be an integer >= 1"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 2.5), r"horizon must be an integer >= 1"),
         (lambda: im.compounding_rate(1.0, -0.5), r"L_pi must be finite"),
     ],
 )
@@ -138,3 +140,72 @@ def test_lemma1_bound_covers_simulated_gap(seed):
     rng = np.random.default_rng(seed)
     for make in (im.synthetic_configurations, im.lqg_configurations):
         assert np.all(im.figure3_ratio(make(4, horizon=40, rng=rng)) <= 1 + 1e-9)
+
+
+# --------------------------------------------------------------------------- Corollary 1
+
+
+@st.composite
+def contracting(draw):
+    """(gamma, L_f, L_r, L_pi) with gamma * L_f * (1 + L_pi) <= 0.95 (away from the blow-up)."""
+    gamma = draw(st.floats(0.01, 0.99))
+    L_pi = draw(st.floats(0.0, 3.0))
+    L_f = draw(st.floats(0.0, 0.95 / (gamma * (1 + L_pi))))
+    L_r = draw(st.floats(0.0, 5.0))
+    return gamma, L_f, L_r, L_pi
+
+
+def test_dynamics_coefficient_is_the_eps_dyn_coefficient_of_eq1():
+    # Eq. (1) with eps_dyn = 1, eps_rew = 0 is exactly C_dyn; by hand at (0.9, 0.5, 1, 0.5):
+    # 0.9 * 1.5 / (0.1 * (1 - 0.675)) = 1.35 / 0.0325.
+    assert dynamics_coefficient(0.9, 0.5, 1.0, 0.5) == pytest.approx(1.35 / 0.0325, rel=1e-14)
+    assert dynamics_coefficient(0.9, 0.5, 1.0, 0.5) == pytest.approx(
+        im.return_error_bound(1.0, 0.0, 0.9, 0.5, 1.0, 0.5), rel=1e-14)
+
+
+@given(contracting())
+def test_corollary1_gradient_matches_central_differences(point):
+    gamma, L_f, L_r, L_pi = point
+    grad = dynamics_coefficient_gradient(gamma, L_f, L_r, L_pi)
+    base = np.array([L_f, L_r, L_pi])
+    for i in range(3):
+        # gamma * L_f * (1 + L_pi) <= 0.95: a step of 1e-6 * max(1, x) moves it by < 1e-4, so
+        # both evaluation points stay in the contraction region.
+        h = 1e-6 * max(1.0, base[i])
+        up, down = base.copy(), base.copy()
+        up[i] += h
+        down[i] = max(down[i] - h, 0.0)
+        fd = (dynamics_coefficient(gamma, *up) - dynamics_coefficient(gamma, *down)) / (
+            up[i] - down[i])
+        # central/one-sided differences: relative truncation error O(h C''/C') and rounding
+        # O(1e-16 C / h); 1e-4 relative is far above both at these h.
+        assert fd == pytest.approx(grad[i], rel=1e-4, abs=1e-9)
+
+
+@given(contracting(), st.integers(0, 2), st.floats(0.0, 1.0))
+def test_corollary1_coefficient_is_non_decreasing_in_each_constant(point, i, step):
+    gamma, L_f, L_r, L_pi = point
+    x = np.array([L_f, L_r, L_pi])
+    y = x.copy()
+    if i == 0:
+        y[0] += step * (0.95 / (gamma * (1 + L_pi)) - L_f)  # stays in the region
+    elif i == 1:
+        y[1] += step
+    else:
+        room = 0.95 / (gamma * L_f) - 1 - L_pi if L_f > 1e-3 else 10.0
+        y[2] += step * min(room, 10.0)
+    assert dynamics_coefficient(gamma, *y) >= dynamics_coefficient(gamma, *x) * (1 - 1e-14)
+    assert all(g >= 0 for g in dynamics_coefficient_gradient(gamma, *x))
+
+
+def test_dynamics_coefficient_rejects_no_contraction_and_bad_gamma():
+    with pytest.raises(ValueError, match="contraction"):
+        dynamics_coefficient(0.9, 1.0, 1.0, 0.2)
+    with pytest.raises(ValueError, match="contraction"):
+        dynamics_coefficient_gradient(0.9, 1.0, 1.0, 0.2)
+    with pytest.raises(ValueError, match="gamma"):
+        dynamics_coefficient_gradient(1.0, 0.1, 1.0, 0.2)
+    with pytest.raises(ValueError, match="L_r"):
+        dynamics_coefficient(0.5, 0.1, -1.0, 0.2)
+
+

@@ -167,24 +167,24 @@ class RewardOnly:
 
 def test_sensitivity_functions_reject_bad_input():
     ones = np.ones(2)
-    batch = im.AllocationBatch(RewardOnly(), 100 * ones, ones, ones, ones, 0.5 * ones, ones,
+    batch = im.AllocationProblems(RewardOnly(), 100 * ones, ones, ones, ones, 0.5 * ones, ones,
                                0.5 * ones, ones)
     with pytest.raises(ValueError, match="at an end of the searched interval"):
         im.realised_optimal_split(batch)
     with pytest.raises(ValueError, match="h must be finite and > 0"):
         im.realised_sensitivities(batch, h=0.0)
-    with pytest.raises(ValueError, match="AllocationBatch or a system"):
+    with pytest.raises(ValueError, match="AllocationProblems or a system"):
         im.realised_sensitivities(42)
-    with pytest.raises(ValueError, match="batch must be an AllocationBatch"):
+    with pytest.raises(ValueError, match="batch must be an AllocationProblems"):
         im.realised_optimal_split(RewardOnly())
     with pytest.raises(ValueError, match="grid must be an integer >= 3"):
         im.realised_optimal_split(batch, grid=2)
     with pytest.raises(ValueError, match="every budget must be finite, > 0"):
-        im.AllocationBatch(RewardOnly(), -ones, ones, ones, ones, ones, ones, ones, ones)
+        im.AllocationProblems(RewardOnly(), -ones, ones, ones, ones, ones, ones, ones, ones)
     with pytest.raises(ValueError, match="max_error must be > 0"):
-        im.AllocationBatch(RewardOnly(), ones, ones, ones, ones, ones, ones, ones, ones,
+        im.AllocationProblems(RewardOnly(), ones, ones, ones, ones, ones, ones, ones, ones,
                            max_error=0.0)
-    tight = im.AllocationBatch(RewardOnly(), ones, ones, ones, ones, ones, ones, ones, ones,
+    tight = im.AllocationProblems(RewardOnly(), ones, ones, ones, ones, ones, ones, ones, ones,
                                max_error=0.5)
     with pytest.raises(ValueError, match="no point of the budget line"):
         tight.search_interval()

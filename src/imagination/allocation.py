@@ -50,9 +50,15 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit
 
+from ._checks import as_output, check_positive
+
 __all__ = [
+    "MIN_VALID_DRAWS",
     "Allocation",
+    "AllocationDraws",
+    "allocation_bootstrap",
     "allocation_kappa",
+    "budget_line",
     "budget_line_objective",
     "optimal_allocation",
     "split_cost_elasticity",
@@ -91,24 +97,14 @@ class Allocation:
     rew_share: float
 
 
-def _positive(name: str, value: Any, meaning: str = "") -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be finite and > 0{meaning}, got {value!r}")
-    return v
-
-
 def _law(name: str, symbol: str, law: Any) -> tuple[float, float]:
     if not (hasattr(law, "coef") and hasattr(law, "exponent")):
         raise ValueError(
             f"{name} must be a power law with fields coef and exponent, e.g. "
             f"im.PowerLaw(coef, exponent) (Eq. (3)); got {type(law).__name__}"
         )
-    coef = _positive(f"{name}.coef", law.coef)
-    exponent = _positive(
+    coef = check_positive(f"{name}.coef", law.coef)
+    exponent = check_positive(
         f"{name}.exponent ({symbol})", law.exponent,
         ": with a non-positive exponent more samples do not lower the error, and Theorem 1 has "
         "no interior optimum",
@@ -138,9 +134,9 @@ def _check_multiplier(multiplier: Any) -> float:
 
 def _check(budget: Any, cost_dyn: Any, cost_rew: Any, dyn_law: Any, rew_law: Any,
            multiplier: Any) -> tuple[float, ...]:
-    B = _positive("budget", budget)
-    c_d = _positive("cost_dyn", cost_dyn)
-    c_r = _positive("cost_rew", cost_rew)
+    B = check_positive("budget", budget)
+    c_d = check_positive("cost_dyn", cost_dyn)
+    c_r = check_positive("cost_rew", cost_rew)
     A_d, alpha = _law("dyn_law", "alpha", dyn_law)
     A_r, beta = _law("rew_law", "beta", rew_law)
     m = _check_multiplier(multiplier)
@@ -255,7 +251,7 @@ def optimal_allocation(budget: float, cost_dyn: float, cost_rew: float, dyn_law:
                                                     multiplier)
     u = _log_odds(B, c_d, c_r, A_d, alpha, A_r, beta, m)
     dyn_share, rew_share = float(expit(u)), float(expit(-u))
-    n_dyn, n_rew = B * dyn_share / c_d, B * rew_share / c_r
+    n_dyn, n_rew = budget_line(B, c_d, c_r, log_odds=u)
     if not (n_dyn > 0 and n_rew > 0 and math.isfinite(n_dyn) and math.isfinite(n_rew)):
         raise ValueError(
             f"the optimum is outside the float range (log-odds of the dynamics share {u:.4g}): "
@@ -268,6 +264,68 @@ def optimal_allocation(budget: float, cost_dyn: float, cost_rew: float, dyn_law:
         eps_dyn=eps_dyn, eps_rew=eps_rew, objective=m * eps_dyn + eps_rew,
         dyn_share=dyn_share, rew_share=rew_share,
     )
+
+
+def budget_line(budget: ArrayLike, cost_dyn: ArrayLike, cost_rew: ArrayLike, *,
+                dyn_share: ArrayLike | None = None, log_odds: ArrayLike | None = None,
+                log: bool = False) -> tuple[Any, Any]:
+    r"""Sample sizes on the budget line :math:`c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B`.
+
+    The one place the library turns a point of the budget line into sample sizes. With
+    :math:`x` the dynamics share of the budget,
+
+    .. math::
+
+       N_{\rm dyn}=\frac{xB}{c_{\rm dyn}},\qquad N_{\rm rew}=\frac{(1-x)B}{c_{\rm rew}},
+
+    given either by ``dyn_share`` :math:`x\in(0,1)` or by its log-odds ``log_odds``
+    :math:`u=\log(x/(1-x))`, which keeps shares like :math:`10^{-30}` exact and may be complex
+    (for complex-step derivatives).
+
+    Parameters
+    ----------
+    budget, cost_dyn, cost_rew
+        :math:`B`, :math:`c_{\rm dyn}`, :math:`c_{\rm rew}` > 0; scalars or arrays that
+        broadcast with the points.
+    dyn_share, log_odds
+        The points, exactly one of the two (any shape).
+    log
+        Return :math:`(\log N_{\rm dyn},\log N_{\rm rew})` instead (computed without forming
+        the sizes: no underflow for extreme shares).
+
+    Returns
+    -------
+    n_dyn, n_rew : float or ndarray
+        Broadcast over the inputs.
+
+    Raises
+    ------
+    ValueError
+        If not exactly one of ``dyn_share`` and ``log_odds`` is given, a share is not strictly
+        between 0 and 1, or the budget or a cost is not finite and positive.
+    """
+    B, c_d, c_r = (np.asarray(v) for v in (budget, cost_dyn, cost_rew))
+    for name, v in (("budget", B), ("cost_dyn", c_d), ("cost_rew", c_r)):
+        if not np.all(np.isfinite(v) & (v > 0)):
+            raise ValueError(f"{name} must be finite and > 0, got {v!r}")
+    if (dyn_share is None) == (log_odds is None):
+        raise ValueError("give exactly one of dyn_share and log_odds")
+    if log_odds is not None:
+        u = np.asarray(log_odds)
+        if log:
+            return np.log(B / c_d) - np.log1p(np.exp(-u)), np.log(B / c_r) - np.log1p(np.exp(u))
+        # expit is exact at both ends for real u; complex u takes the same formula by hand
+        x, y = ((1.0 / (1.0 + np.exp(-u)), 1.0 / (1.0 + np.exp(u))) if np.iscomplexobj(u)
+                else (expit(u), expit(-u)))
+    else:
+        x = np.asarray(dyn_share, dtype=float)
+        if np.any(~(x > 0)) or np.any(~(x < 1)):
+            raise ValueError("dyn_share must lie strictly between 0 and 1 (both streams need "
+                             "samples)")
+        y = 1.0 - x
+        if log:
+            return np.log(x * B / c_d), np.log(y * B / c_r)
+    return as_output(B * x / c_d), as_output(B * y / c_r)
 
 
 def budget_line_objective(dyn_share: ArrayLike, budget: float, cost_dyn: float, cost_rew: float,
@@ -294,12 +352,10 @@ def budget_line_objective(dyn_share: ArrayLike, budget: float, cost_dyn: float, 
     ValueError
         As :func:`optimal_allocation`, or if a share is not strictly between 0 and 1.
     """
-    B, c_d, c_r, A_d, alpha, A_r, beta, m = _check(budget, cost_dyn, cost_rew, dyn_law, rew_law,
-                                                    multiplier)
-    x = np.asarray(dyn_share, dtype=float)
-    if np.any(~(x > 0)) or np.any(~(x < 1)):
-        raise ValueError("dyn_share must lie strictly between 0 and 1 (both streams need samples)")
-    return m * A_d * (x * B / c_d) ** (-alpha) + A_r * ((1.0 - x) * B / c_r) ** (-beta)
+    _, _, _, A_d, alpha, A_r, beta, m = _check(budget, cost_dyn, cost_rew, dyn_law, rew_law,
+                                                multiplier)
+    n_dyn, n_rew = budget_line(budget, cost_dyn, cost_rew, dyn_share=dyn_share)
+    return m * A_d * n_dyn ** (-alpha) + A_r * n_rew ** (-beta)
 
 
 def split_cost_elasticity(alpha: float, beta: float, dyn_share: ArrayLike) -> NDArray[np.float64]:
@@ -331,9 +387,97 @@ def split_cost_elasticity(alpha: float, beta: float, dyn_share: ArrayLike) -> ND
     ndarray
         The elasticity, same shape as ``dyn_share``.
     """
-    a = _positive("alpha", alpha)
-    b = _positive("beta", beta)
+    a = check_positive("alpha", alpha)
+    b = check_positive("beta", beta)
     x = np.asarray(dyn_share, dtype=float)
     if np.any(~(x > 0)) or np.any(~(x < 1)):
         raise ValueError("dyn_share must lie strictly between 0 and 1")
     return ((a - b) * x - 1.0) / ((a + 1.0) - (a - b) * x)
+
+
+#: Fewer valid joint bootstrap draws than this and :meth:`AllocationDraws.interval` gives none.
+MIN_VALID_DRAWS = 40
+
+
+@dataclass(frozen=True)
+class AllocationDraws:
+    r"""Theorem 1's optimum re-solved on joint bootstrap draws of both power laws.
+
+    Attributes
+    ----------
+    n_dyn, n_rew, ratio, dyn_share : ndarray, shape (V,)
+        The optimum of each valid draw (both exponents > 0).
+    n_boot : int
+        Joint draws made.
+    excluded : float
+        Fraction of the draws excluded for a non-positive exponent (no optimum there).
+    """
+
+    n_dyn: NDArray[np.float64]
+    n_rew: NDArray[np.float64]
+    ratio: NDArray[np.float64]
+    dyn_share: NDArray[np.float64]
+    n_boot: int
+    excluded: float
+
+    @property
+    def n_valid(self) -> int:
+        """Number of valid draws."""
+        return int(self.ratio.size)
+
+    def interval(self, name: str, level: float = 0.95) -> tuple[float, float] | None:
+        """Percentile interval of ``name`` (a field) over the valid draws; ``None`` if fewer
+        than :data:`MIN_VALID_DRAWS`."""
+        if name not in ("n_dyn", "n_rew", "ratio", "dyn_share"):
+            raise ValueError(f"name must be one of n_dyn, n_rew, ratio, dyn_share; got {name!r}")
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        values = getattr(self, name)
+        if values.size < MIN_VALID_DRAWS:
+            return None
+        tail = 50.0 * (1.0 - level)
+        lo, hi = np.percentile(values, [tail, 100.0 - tail])
+        return float(lo), float(hi)
+
+
+def allocation_bootstrap(budget: float, cost_dyn: float, cost_rew: float, dyn_fit: Any,
+                         rew_fit: Any, multiplier: float) -> AllocationDraws:
+    r"""Sampling distribution of Theorem 1's split from the bootstrap draws of both fits.
+
+    Draw :math:`i` of the dynamics fit is paired with draw :math:`i` of the reward fit: the two
+    fits' bootstraps are independent, so the pairs are draws of the joint sampling distribution
+    of both laws. Each pair with both exponents :math:`>0` gets its exact optimum
+    (:func:`optimal_allocation`); the others have no interior optimum and are counted in
+    ``excluded``.
+
+    Parameters
+    ----------
+    budget, cost_dyn, cost_rew, multiplier
+        As in :func:`optimal_allocation`.
+    dyn_fit, rew_fit
+        :class:`~imagination.scaling.PowerLawFit` of each learning curve, with the same number
+        of bootstrap draws (``boot``, shape ``(n_boot, 2)`` of ``(coef, exponent)``).
+
+    Returns
+    -------
+    AllocationDraws
+
+    Raises
+    ------
+    ValueError
+        If the fits carry different numbers of draws, or as :func:`optimal_allocation`.
+    """
+    from .scaling import PowerLaw
+
+    d, r = np.asarray(dyn_fit.boot, dtype=float), np.asarray(rew_fit.boot, dtype=float)
+    if d.shape != r.shape or d.ndim != 2 or d.shape[1:] != (2,):
+        raise ValueError(f"dyn_fit.boot and rew_fit.boot must both have shape (n_boot, 2), got "
+                         f"{d.shape} and {r.shape}")
+    valid = (d[:, 1] > 0) & (r[:, 1] > 0)
+    draws = [optimal_allocation(budget, cost_dyn, cost_rew, PowerLaw(*dd), PowerLaw(*rr),
+                                multiplier) for dd, rr in zip(d[valid], r[valid], strict=True)]
+    fields = {name: np.array([getattr(a, name) for a in draws], dtype=float)
+              for name in ("n_dyn", "n_rew", "ratio", "dyn_share")}
+    n_boot = int(d.shape[0])
+    return AllocationDraws(**fields, n_boot=n_boot,
+                           excluded=float(1.0 - valid.mean()) if n_boot else 0.0)

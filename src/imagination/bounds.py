@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._checks import as_output, check_gamma, check_int, check_nonneg_arrays
+
 __all__ = [
     "compounding_rate",
     "dynamics_coefficient",
@@ -42,29 +44,6 @@ __all__ = [
 
 # Terms of the finite sum are added in chunks of this many steps (bounded memory for any H).
 _CHUNK = 1 << 16
-
-
-def _out(x: np.ndarray) -> Any:
-    return float(x) if np.ndim(x) == 0 else x
-
-
-def _check_nonneg(**named: ArrayLike) -> list[np.ndarray]:
-    arrays = []
-    for name, value in named.items():
-        a = np.asarray(value, dtype=float)
-        if np.any(np.isnan(a)) or np.any(a < 0) or np.any(np.isinf(a)):
-            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-        arrays.append(a)
-    return arrays
-
-
-def _check_gamma(gamma: ArrayLike, *, allow_one: bool) -> np.ndarray:
-    g = np.asarray(gamma, dtype=float)
-    upper_ok = g <= 1 if allow_one else g < 1
-    if np.any(np.isnan(g)) or np.any(g < 0) or not np.all(upper_ok):
-        allowed = "0 <= gamma <= 1" if allow_one else "0 <= gamma < 1"
-        raise ValueError(f"gamma must satisfy {allowed}, got {gamma!r}")
-    return g
 
 
 def compounding_rate(L_f: ArrayLike, L_pi: ArrayLike) -> Any:
@@ -83,8 +62,8 @@ def compounding_rate(L_f: ArrayLike, L_pi: ArrayLike) -> Any:
         :math:`L_f(1+L_\pi)`: one step of :math:`s\mapsto f(s,\pi(s))` expands distances by at
         most this factor.
     """
-    L_f, L_pi = _check_nonneg(L_f=L_f, L_pi=L_pi)
-    return _out(L_f * (1.0 + L_pi))
+    L_f, L_pi = check_nonneg_arrays(L_f=L_f, L_pi=L_pi)
+    return as_output(L_f * (1.0 + L_pi))
 
 
 def _check_contraction(gamma: np.ndarray, L_f: np.ndarray, L_pi: np.ndarray) -> np.ndarray:
@@ -121,10 +100,10 @@ def dynamics_multiplier(gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: 
         If ``gamma`` is outside ``[0, 1)``, a constant is negative, or
         ``gamma * L_f * (1 + L_pi) >= 1``.
     """
-    gamma = _check_gamma(gamma, allow_one=False)
-    L_f, L_r, L_pi = _check_nonneg(L_f=L_f, L_r=L_r, L_pi=L_pi)
+    gamma = check_gamma(gamma, allow_one=False)
+    L_f, L_r, L_pi = check_nonneg_arrays(L_f=L_f, L_r=L_r, L_pi=L_pi)
     rate = _check_contraction(gamma, L_f, L_pi)
-    return _out(gamma * L_r * (1.0 + L_pi) / (1.0 - rate))
+    return as_output(gamma * L_r * (1.0 + L_pi) / (1.0 - rate))
 
 
 def return_error_bound(
@@ -167,10 +146,10 @@ def return_error_bound(
     >>> return_error_bound(0.1, 0.01, 0.9, 0.5, 1.0, 0.5)  # 0.01/0.1 + 0.9*1.5/(0.1*0.325)*0.1
     4.253846153846...
     """
-    eps_dyn, eps_rew = _check_nonneg(eps_dyn=eps_dyn, eps_rew=eps_rew)
+    eps_dyn, eps_rew = check_nonneg_arrays(eps_dyn=eps_dyn, eps_rew=eps_rew)
     m = np.asarray(dynamics_multiplier(gamma, L_f, L_r, L_pi))
     gamma = np.asarray(gamma, dtype=float)
-    return _out((eps_rew + m * eps_dyn) / (1.0 - gamma))
+    return as_output((eps_rew + m * eps_dyn) / (1.0 - gamma))
 
 
 def _discount_sum(gamma: float, horizon: int) -> float:
@@ -211,10 +190,9 @@ def _compounded_sum(gamma: float, rate: float, horizon: int) -> float:
 def _finite_coefficients(
     gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike, horizon: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-    gamma = _check_gamma(gamma, allow_one=True)
-    L_f, L_r, L_pi = _check_nonneg(L_f=L_f, L_r=L_r, L_pi=L_pi)
+    horizon = check_int("horizon", horizon, 1)
+    gamma = check_gamma(gamma, allow_one=True)
+    L_f, L_r, L_pi = check_nonneg_arrays(L_f=L_f, L_r=L_r, L_pi=L_pi)
     g, lf, lr, lp = np.broadcast_arrays(gamma, L_f, L_r, L_pi)
     c_rew = np.empty(g.shape)
     c_dyn = np.empty(g.shape)
@@ -268,11 +246,11 @@ def return_error_bound_finite(
         If ``horizon`` is not a positive integer, ``gamma`` is outside ``[0, 1]``, or an
         argument is negative or not finite.
     """
-    eps_dyn, eps_rew = _check_nonneg(eps_dyn=eps_dyn, eps_rew=eps_rew)
+    eps_dyn, eps_rew = check_nonneg_arrays(eps_dyn=eps_dyn, eps_rew=eps_rew)
     c_rew, c_dyn = _finite_coefficients(gamma, L_f, L_r, L_pi, horizon)
     with np.errstate(invalid="ignore"):  # inf * 0 (eps_dyn = 0, exploding sum) is 0, not nan
         dyn = np.where(eps_dyn == 0, 0.0, c_dyn * eps_dyn)
-    return _out(eps_rew * c_rew + dyn)
+    return as_output(eps_rew * c_rew + dyn)
 
 
 def finite_horizon_multiplier(
@@ -303,7 +281,7 @@ def finite_horizon_multiplier(
         :math:`m_H \ge 0` (``inf`` past the float range).
     """
     c_rew, c_dyn = _finite_coefficients(gamma, L_f, L_r, L_pi, horizon)
-    return _out(c_dyn / c_rew)
+    return as_output(c_dyn / c_rew)
 
 
 def dynamics_coefficient(gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi: ArrayLike) -> Any:
@@ -333,7 +311,7 @@ def dynamics_coefficient(gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike, L_pi:
         constant, or no contraction).
     """
     m = np.asarray(dynamics_multiplier(gamma, L_f, L_r, L_pi))
-    return _out(m / (1.0 - np.asarray(gamma, dtype=float)))
+    return as_output(m / (1.0 - np.asarray(gamma, dtype=float)))
 
 
 def dynamics_coefficient_gradient(
@@ -378,4 +356,4 @@ def dynamics_coefficient_gradient(
     d_lf = g**2 * lr * (1.0 + lp) ** 2 / ((1.0 - g) * one_minus**2)
     d_lr = g * (1.0 + lp) / ((1.0 - g) * one_minus)
     d_lp = g * lr / ((1.0 - g) * one_minus**2)
-    return _out(d_lf), _out(d_lr), _out(d_lp)
+    return as_output(d_lf), as_output(d_lr), as_output(d_lp)

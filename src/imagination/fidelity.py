@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize_scalar
 
+from ._checks import as_output, check_finite, check_nonneg, check_positive
 from .reinforce import (
     TabularMDP,
     exact_objective,
@@ -89,32 +90,8 @@ NoiseVariance = Callable[[np.ndarray], ArrayLike]
 # --------------------------------------------------------------------------- validation
 
 
-def _finite(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real number, got {value!r}") from exc
-    if not np.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _finite(name, value)
-    if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
-def _nonneg(name: str, value: Any) -> float:
-    v = _finite(name, value)
-    if v < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return v
-
-
 def _check_interval(c_min: Any, c_max: Any) -> tuple[float, float]:
-    lo, hi = _finite("c_min", c_min), _finite("c_max", c_max)
+    lo, hi = check_finite("c_min", c_min), check_finite("c_max", c_max)
     if not 0 < lo < hi:
         raise ValueError(f"the label costs must satisfy 0 < c_min < c_max, got c_min={c_min!r}, "
                          f"c_max={c_max!r}")
@@ -146,13 +123,6 @@ def _variance_at(noise_variance: Any, c: np.ndarray) -> np.ndarray:
         raise ValueError(f"noise_variance must be >= 0 (a variance), got {s2.flat[i]:.6g} at "
                          f"c = {c.flat[i]:.6g}")
     return s2
-
-
-def _out(x: np.ndarray) -> Any:
-    return float(x) if np.ndim(x) == 0 else x
-
-
-# --------------------------------------------------------------------------- objectives
 
 
 def label_cost_objective(c: ArrayLike, noise_variance: NoiseVariance, *,
@@ -191,8 +161,8 @@ def label_cost_objective(c: ArrayLike, noise_variance: NoiseVariance, *,
     2.5
     """
     c_arr = _check_costs(c)
-    c0 = _nonneg("rollout_cost", rollout_cost)
-    return _out((c0 + c_arr) * _variance_at(noise_variance, c_arr))
+    c0 = check_nonneg("rollout_cost", rollout_cost)
+    return as_output((c0 + c_arr) * _variance_at(noise_variance, c_arr))
 
 
 def budgeted_gradient_variance(c: ArrayLike, noise_variance: NoiseVariance, *, budget: float,
@@ -235,12 +205,12 @@ def budgeted_gradient_variance(c: ArrayLike, noise_variance: NoiseVariance, *, b
     float or ndarray
         The variance (= mean-squared error against :math:`g_H`, the estimator being unbiased).
     """
-    b = _positive("budget", budget)
-    v0 = _nonneg("clean_variance", clean_variance)
-    s = _positive("noise_coef", noise_coef)
+    b = check_positive("budget", budget)
+    v0 = check_nonneg("clean_variance", clean_variance)
+    s = check_positive("noise_coef", noise_coef)
     c_arr = _check_costs(c)
-    c0 = _nonneg("rollout_cost", rollout_cost)
-    return _out((c0 + c_arr) * (v0 + s * _variance_at(noise_variance, c_arr)) / b)
+    c0 = check_nonneg("rollout_cost", rollout_cost)
+    return as_output((c0 + c_arr) * (v0 + s * _variance_at(noise_variance, c_arr)) / b)
 
 
 # --------------------------------------------------------------------------- the optimum
@@ -315,7 +285,7 @@ def optimal_label_cost(noise_variance: NoiseVariance, c_min: float, c_max: float
     2.0
     """
     lo, hi = _check_interval(c_min, c_max)
-    c0 = _nonneg("rollout_cost", rollout_cost)
+    c0 = check_nonneg("rollout_cost", rollout_cost)
     grid = label_cost_grid(lo, hi)
     values = (c0 + grid) * _variance_at(noise_variance, grid)
     m = float(values.min())
@@ -363,7 +333,7 @@ def optimal_label_cost_full(noise_variance: NoiseVariance, c_min: float, c_max: 
     -------
     float
     """
-    rho = _nonneg("clean_variance", clean_variance) / _positive("noise_coef", noise_coef)
+    rho = check_nonneg("clean_variance", clean_variance) / check_positive("noise_coef", noise_coef)
 
     def shifted(c: np.ndarray) -> np.ndarray:
         return _variance_at(noise_variance, c) + rho
@@ -418,8 +388,8 @@ def noise_cost_regime(c: ArrayLike, noise_variance: NoiseVariance | ArrayLike, *
     c_arr = _check_costs(c)
     if c_arr.ndim != 1 or c_arr.size < 2 or np.any(np.diff(c_arr) <= 0):
         raise ValueError("c must be a 1-D strictly increasing array of at least 2 costs")
-    c0 = _nonneg("rollout_cost", rollout_cost)
-    tol_rel = _nonneg("rtol", rtol)
+    c0 = check_nonneg("rollout_cost", rollout_cost)
+    tol_rel = check_nonneg("rtol", rtol)
     if callable(noise_variance):
         s2 = _variance_at(noise_variance, c_arr)
     else:
@@ -460,12 +430,12 @@ class PowerLawNoise:
     exponent: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "coef", _positive("coef", self.coef))
-        object.__setattr__(self, "exponent", _finite("exponent", self.exponent))
+        object.__setattr__(self, "coef", check_positive("coef", self.coef))
+        object.__setattr__(self, "exponent", check_finite("exponent", self.exponent))
 
     def __call__(self, c: ArrayLike) -> Any:
         """:math:`A\\,c^{-p}` for costs ``c > 0`` (float for a scalar, else an array)."""
-        return _out(self.coef * _check_costs(c) ** (-self.exponent))
+        return as_output(self.coef * _check_costs(c) ** (-self.exponent))
 
     def optimum(self, c_min: float, c_max: float, *, rollout_cost: float = 0.0) -> float:
         r"""Closed-form minimiser of :math:`(c_0+c)\,A\,c^{-p}` on :math:`[c_{\min},c_{\max}]`.
@@ -477,7 +447,7 @@ class PowerLawNoise:
         :math:`c_0=0` (tie: the cheapest).
         """
         lo, hi = _check_interval(c_min, c_max)
-        c0, p = _nonneg("rollout_cost", rollout_cost), self.exponent
+        c0, p = check_nonneg("rollout_cost", rollout_cost), self.exponent
         if p < 1:
             return _clip(p * c0 / (1 - p), lo, hi)
         return hi if (p > 1 or c0 > 0) else lo
@@ -499,8 +469,8 @@ class BoundedFidelity:
     c_max: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sigma0_sq", _positive("sigma0_sq", self.sigma0_sq))
-        object.__setattr__(self, "c_max", _positive("c_max", self.c_max))
+        object.__setattr__(self, "sigma0_sq", check_positive("sigma0_sq", self.sigma0_sq))
+        object.__setattr__(self, "c_max", check_positive("c_max", self.c_max))
 
     def __call__(self, c: ArrayLike) -> Any:
         """:math:`\\sigma_0^2(1-c/c_{\\max})` for ``0 < c <= c_max``."""
@@ -508,7 +478,7 @@ class BoundedFidelity:
         if np.any(c_arr > self.c_max):
             raise ValueError(f"BoundedFidelity is defined for 0 < c <= c_max = {self.c_max}, got "
                              f"c up to {c_arr.max():.6g}")
-        return _out(self.sigma0_sq * (1.0 - c_arr / self.c_max))
+        return as_output(self.sigma0_sq * (1.0 - c_arr / self.c_max))
 
     def optimum(self, c_min: float, c_max: float, *, rollout_cost: float = 0.0) -> float:
         r"""Closed-form minimiser of :math:`(c_0+c)\,\sigma_0^2(1-c/c_{\max})` on the interval.
@@ -522,7 +492,7 @@ class BoundedFidelity:
         lo, hi = _check_interval(c_min, c_max)
         if hi > self.c_max:
             raise ValueError(f"the interval must end at or before c_max = {self.c_max}, got {hi}")
-        c0 = _nonneg("rollout_cost", rollout_cost)
+        c0 = check_nonneg("rollout_cost", rollout_cost)
         return hi if lo + hi > self.c_max - c0 else lo
 
 
@@ -544,12 +514,12 @@ class NoiseFloor:
     coef: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "floor", _nonneg("floor", self.floor))
-        object.__setattr__(self, "coef", _nonneg("coef", self.coef))
+        object.__setattr__(self, "floor", check_nonneg("floor", self.floor))
+        object.__setattr__(self, "coef", check_nonneg("coef", self.coef))
 
     def __call__(self, c: ArrayLike) -> Any:
         """:math:`\\sigma_{\\rm floor}^2+A/c` for costs ``c > 0``."""
-        return _out(self.floor + self.coef / _check_costs(c))
+        return as_output(self.floor + self.coef / _check_costs(c))
 
     def optimum(self, c_min: float, c_max: float, *, rollout_cost: float = 0.0) -> float:
         r"""Closed-form minimiser of :math:`(c_0+c)(\sigma_{\rm floor}^2+A/c)` on the interval.
@@ -560,7 +530,7 @@ class NoiseFloor:
         :math:`\sigma_{\rm floor}^2=0<c_0A`: the dearest).
         """
         lo, hi = _check_interval(c_min, c_max)
-        c0 = _nonneg("rollout_cost", rollout_cost)
+        c0 = check_nonneg("rollout_cost", rollout_cost)
         num = c0 * self.coef
         if num == 0:
             return lo  # Psi increasing (or flat when the floor is 0 too): the cheapest
@@ -699,7 +669,7 @@ def budgeted_gradient_mse(clean: ArrayLike, noise: ArrayLike, exact: ArrayLike, 
     c = _check_costs(costs)
     if c.ndim != 1:
         raise ValueError(f"costs must be 1-D, got shape {c.shape}")
-    b, c0 = _positive("budget", budget), _nonneg("rollout_cost", rollout_cost)
+    b, c0 = check_positive("budget", budget), check_nonneg("rollout_cost", rollout_cost)
     k = np.floor(b / (c0 + c) * (1 + 1e-12)).astype(int)  # exact quotients stay whole
     k_max = clean_a.shape[1]
     if k.min() < 1 or k.max() > k_max:
@@ -778,9 +748,10 @@ def budgeted_training(mdp: TabularMDP, theta0: ArrayLike, horizon: int, *, label
     -------
     BudgetedTraining
     """
-    c, s2 = _positive("label_cost", label_cost), _nonneg("sigma2", sigma2)
-    b, lr = _positive("step_budget", step_budget), _positive("learning_rate", learning_rate)
-    c0 = _nonneg("rollout_cost", rollout_cost)
+    c, s2 = check_positive("label_cost", label_cost), check_nonneg("sigma2", sigma2)
+    b = check_positive("step_budget", step_budget)
+    lr = check_positive("learning_rate", learning_rate)
+    c0 = check_nonneg("rollout_cost", rollout_cost)
     for name, v in (("n_steps", n_steps), ("n_seeds", n_seeds)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")

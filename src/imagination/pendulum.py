@@ -1,7 +1,7 @@
 r"""Chapter 7: the whole story on Gymnasium's ``Pendulum-v1`` (beyond the paper).
 
 The paper checks its results on synthetic systems only. Here the true dynamics and reward are
-those of a standard environment nobody here wrote, :func:`~imagination.systems.pendulum_step`
+those of a standard environment nobody here wrote, :func:`pendulum_step`
 (tested against ``gymnasium``'s own ``step``). The pipeline:
 
 1. :class:`PendulumTask` fixes the documented set-up: the bounded state-action box the models are
@@ -12,14 +12,15 @@ those of a standard environment nobody here wrote, :func:`~imagination.systems.p
 2. :func:`fit_pendulum_models` trains dynamics models (residual MLPs,
    :math:`\hat f(s,a)=s+\mathrm{net}(s,a)`) and reward models (MLPs clipped to the reward's range)
    at several data sizes and seeds, as two batched ensembles of
-   :func:`~imagination.teacher_student.train_ensemble`; measures held-out errors on the box;
+   :func:`~imagination.ensemble.train_ensemble`; measures held-out errors on the box;
    **certifies** the sup-norm errors on the policy's graph over :math:`D` with a grid and a
    Lipschitz margin; and bounds the learned models' constants by spectral norms.
 3. :func:`imagined_rollout`, :func:`imagined_rewards` and :func:`return_gaps` compare the real and
    the imagined returns; with the certificates, the finite-horizon bound of chapter 1 bounds them.
-4. :func:`return_error_surface`, :func:`realised_split` and :func:`pendulum_sensitivities` test
-   Theorem 1 on this task: the realised best split of a budget between the two data streams,
-   against Eq. (4)'s prediction from global constants and from realised sensitivities.
+4. :func:`return_error_surface`, :func:`surface_optimal_split` and
+   :func:`pendulum_sensitivities` test Theorem 1 on this task: the realised best split of a
+   budget between the two data streams, against Eq. (4)'s prediction from global constants and
+   from realised sensitivities.
 
 References
 ----------
@@ -33,28 +34,77 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .bounds import _check_gamma
-from .lipschitz import lipschitz_block_bounds, lipschitz_upper_bound
-from .systems import PENDULUM, _check_int, pendulum_step
-from .teacher_student import Ensemble, heldout_errors, train_ensemble
+from ._checks import check_gamma, check_int, check_rng
+from .allocation import budget_line
+from .sensitivities import realised_sensitivities
+
+if TYPE_CHECKING:  # torch is imported only by the functions that train or differentiate
+    import torch
+
+    from .ensemble import Ensemble
 
 __all__ = [
+    "PENDULUM",
     "PendulumModels",
+    "PendulumShifts",
     "PendulumTask",
     "fit_pendulum_models",
     "imagined_rewards",
     "imagined_rollout",
     "pendulum_rollout",
     "pendulum_sensitivities",
+    "pendulum_step",
     "realised_split",
     "return_error_surface",
     "return_gaps",
+    "surface_optimal_split",
+    "surface_split_interval",
 ]
+
+#: Gymnasium's Pendulum-v1 constants (gymnasium/envs/classic_control/pendulum.py).
+PENDULUM = {"g": 10.0, "m": 1.0, "l": 1.0, "dt": 0.05, "max_speed": 8.0, "max_torque": 2.0}
+
+
+def pendulum_step(
+    theta: ArrayLike, theta_dot: ArrayLike, torque: ArrayLike, *, g: float = PENDULUM["g"]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    r"""One step of Gymnasium's ``Pendulum-v1``, vectorised: the true dynamics and reward of ch. 7.
+
+    With :math:`\bar u=\mathrm{clip}(u,\pm2)`, :math:`\Delta t=0.05`, :math:`m=l=1`,
+
+    .. math::
+
+       \dot\theta'=\mathrm{clip}\Bigl(\dot\theta
+       +\bigl(\tfrac{3g}{2l}\sin\theta+\tfrac{3}{ml^2}\bar u\bigr)\Delta t,\ \pm8\Bigr),\qquad
+       \theta'=\theta+\dot\theta'\Delta t,\qquad
+       r=-\bigl(\mathrm{wrap}(\theta)^2+0.1\,\dot\theta^2+0.001\,\bar u^2\bigr),
+
+    computed in the environment's own order of operations, so it equals ``env.step`` (tested
+    against ``gymnasium``: states exactly, rewards to a few ulps, since numpy squares arrays and
+    scalars with different roundings). ``theta`` is the environment's internal, unwrapped angle.
+
+    Returns
+    -------
+    theta_next, theta_dot_next, reward : ndarray
+        Broadcast over the inputs.
+    """
+    th = np.asarray(theta, dtype=float)
+    thdot = np.asarray(theta_dot, dtype=float)
+    u = np.clip(np.asarray(torque, dtype=float), -PENDULUM["max_torque"], PENDULUM["max_torque"])
+    if not (np.all(np.isfinite(th)) and np.all(np.isfinite(thdot)) and np.all(np.isfinite(u))):
+        raise ValueError("pendulum_step: theta, theta_dot and torque must be finite")
+    m, length, dt = PENDULUM["m"], PENDULUM["l"], PENDULUM["dt"]
+    wrapped = ((th + np.pi) % (2 * np.pi)) - np.pi
+    costs = wrapped**2 + 0.1 * thdot**2 + 0.001 * (u**2)
+    new_thdot = thdot + (3 * g / (2 * length) * np.sin(th) + 3.0 / (m * length**2) * u) * dt
+    new_thdot = np.clip(new_thdot, -PENDULUM["max_speed"], PENDULUM["max_speed"])
+    return th + new_thdot * dt, new_thdot, -costs
+
 
 # theta_dot' = theta_dot + (G_COEF sin(theta) + U_COEF u) unclipped: the step's two coefficients.
 _DT = PENDULUM["dt"]
@@ -132,11 +182,16 @@ class PendulumTask:
         """Half-widths of the box in (θ, θ̇, u), shape (3,)."""
         return np.array([self.theta_max, self.theta_dot_max, PENDULUM["max_torque"]])
 
-    def policy(self, s: ArrayLike) -> NDArray[np.float64]:
-        r""":math:`\pi(s)=\mathrm{clip}(-(K_p\theta+K_d\dot\theta),\pm2)`, shape (..., 1)."""
-        s = np.asarray(s, dtype=float)
+    def policy(self, s: Any) -> Any:
+        r""":math:`\pi(s)=\mathrm{clip}(-(K_p\theta+K_d\dot\theta),\pm2)`, shape (..., 1).
+
+        ``s`` is an array_like of shape (..., 2), or a ``torch.Tensor`` (then the result is one,
+        differentiable: :meth:`PendulumModels.closed_loop` needs it).
+        """
+        if not hasattr(s, "requires_grad"):  # numpy in, numpy out; a tensor stays a tensor
+            s = np.asarray(s, dtype=float)
         u = -(self.Kp * s[..., 0] + self.Kd * s[..., 1])
-        return np.clip(u, -PENDULUM["max_torque"], PENDULUM["max_torque"])[..., None]
+        return u.clip(-PENDULUM["max_torque"], PENDULUM["max_torque"])[..., None]
 
     def sample_transitions(
         self, n: int, rng: np.random.Generator
@@ -144,7 +199,7 @@ class PendulumTask:
         """``n`` transitions of the behaviour policy: inputs (θ, θ̇, u) uniform on the box.
 
         Returns ``x`` (n, 3), the dynamics targets ``f(s, u) - s`` (n, 2) (the residual the
-        models learn) and the rewards (n,), all from :func:`~imagination.systems.pendulum_step`.
+        models learn) and the rewards (n,), all from :func:`pendulum_step`.
         """
         x = rng.uniform(-self.box, self.box, size=(int(n), 3))
         return x, *self.label(x)
@@ -246,8 +301,9 @@ def pendulum_rollout(task: PendulumTask, s0: ArrayLike, horizon: int, *,
         Start states.
     horizon : int
         Steps :math:`H`.
-    shift : array_like, shape (2,), optional
-        A constant added to every next state, :math:`f+h\\,d` (for :func:`pendulum_sensitivities`).
+    shift : array_like, shape (2,) or (P, 2), optional
+        A constant added to every next state, :math:`f+h\\,d`, the same for every start or one
+        per start (for :func:`pendulum_sensitivities`).
 
     Returns
     -------
@@ -256,8 +312,11 @@ def pendulum_rollout(task: PendulumTask, s0: ArrayLike, horizon: int, *,
         :math:`r(s_t,\\pi(s_t))`, the environment's reward of step ``t``.
     """
     s = _check_states(s0)
-    H = _check_int("horizon", horizon, 1)
-    d = np.zeros(2) if shift is None else np.asarray(shift, dtype=float).reshape(2)
+    H = check_int("horizon", horizon, 1)
+    d = np.zeros(2) if shift is None else np.asarray(shift, dtype=float)
+    if d.shape not in ((2,), (s.shape[0], 2)) or not np.all(np.isfinite(d)):
+        raise ValueError(f"shift must be finite with shape (2,) or ({s.shape[0]}, 2), got "
+                         f"{d.shape}")
     states = np.empty((s.shape[0], H + 1, 2))
     rewards = np.empty((s.shape[0], H))
     states[:, 0] = s
@@ -343,6 +402,18 @@ class PendulumModels:
         x = np.concatenate([s, self.task.policy(s)], axis=-1)
         return s + self.dyn.predict(x)
 
+    def closed_loop(self, states: torch.Tensor) -> torch.Tensor:
+        r"""The learned closed loop :math:`z\mapsto\hat f(z,\pi(z))` of every member, in torch.
+
+        ``states`` (M, P, 2), member ``m`` stepping ``states[m]``; returns (M, P, 2) in the
+        input's dtype, differentiable (for :func:`~imagination.lipschitz.jacobian_norm_lower`
+        of the closed loop along trajectories).
+        """
+        import torch
+
+        x = torch.cat([states, self.task.policy(states)], dim=-1)
+        return states + self.dyn.forward(x.to(self.dyn.params[0][0].dtype)).to(states.dtype)
+
     def reward(self, states: ArrayLike, *, paired: bool = True) -> NDArray[np.float64]:
         r"""Clipped imagined reward :math:`\hat r(\hat s,\pi(\hat s))\in[-R_{\max},0]`.
 
@@ -369,6 +440,8 @@ def _certify(task: PendulumTask, ens: Ensemble, side: np.ndarray, errors: np.nda
     constant in input j (network's block bound plus the true map's); every point of D lies within
     half a side of a cell centre in each coordinate.
     """
+    from .lipschitz import lipschitz_block_bounds
+
     L = lipschitz_block_bounds(ens, (1, 1, 1)) + truth_lipschitz  # (M, 3)
     c = np.stack([L[:, 0] + L[:, 2] * task.Kp, L[:, 1] + L[:, 2] * task.Kd], axis=-1)
     margin = c @ (side / 2)
@@ -393,7 +466,7 @@ def fit_pendulum_models(
     For each size :math:`N` and seed, a member draws its own :math:`N` transitions (without
     replacement) from one pool of ``max(sizes)`` behaviour-policy transitions per seed. Every
     member trains for the same ``max_steps`` Adam steps (a fixed-step protocol, as the ablation of
-    chapter 3), all sizes in **one** :func:`~imagination.teacher_student.train_ensemble` call per
+    chapter 3), all sizes in **one** :func:`~imagination.ensemble.train_ensemble` call per
     model: a member's :math:`N` rows are tiled to ``max(sizes)`` rows, so its epochs see each of
     them equally often. Dynamics members learn the residual :math:`f(s,u)-s`; reward members learn
     :math:`r`, and their output is clipped to :math:`[-R_{\max},0]` (the reward's known range).
@@ -413,7 +486,7 @@ def fit_pendulum_models(
     n_seeds, max_steps, n_test, grid_size : int
         Members per size, Adam steps, held-out transitions, grid points per axis.
     hidden, batch_size, lr
-        Passed to :func:`~imagination.teacher_student.train_ensemble`.
+        Passed to :func:`~imagination.ensemble.train_ensemble`.
     seed : int
         Seeds the data and the members.
 
@@ -426,13 +499,16 @@ def fit_pendulum_models(
     ValueError
         For sizes that are not positive increasing integers, or counts below 1.
     """
+    from .ensemble import heldout_errors, train_ensemble
+    from .lipschitz import lipschitz_upper_bound
+
     n = np.asarray(sizes)
     if (n.ndim != 1 or n.size < 1 or not np.issubdtype(n.dtype, np.integer) or np.any(n < 1)
             or np.any(np.diff(n) <= 0)):
         raise ValueError(f"sizes must be positive, strictly increasing integers, got {sizes!r}")
     for name, value in (("n_seeds", n_seeds), ("max_steps", max_steps), ("n_test", n_test),
                         ("grid_size", grid_size)):
-        _check_int(name, value, 1)
+        check_int(name, value, 1)
     rng = np.random.default_rng(seed)
     n_max = int(n[-1])
     x, y_dyn, y_rew = task.sample_transitions(n_seeds * n_max, rng)
@@ -485,7 +561,7 @@ def imagined_rollout(models: PendulumModels, s0: ArrayLike, horizon: int) -> NDA
     ndarray, shape (M, P, H + 1, 2)
     """
     s = np.broadcast_to(_check_states(s0), (models.n_members, *np.shape(s0))).copy()
-    H = _check_int("horizon", horizon, 1)
+    H = check_int("horizon", horizon, 1)
     out = np.empty((*s.shape[:2], H + 1, 2))
     out[:, :, 0] = s
     for t in range(H):  # only time is sequential
@@ -525,7 +601,7 @@ def return_gaps(real_rewards: ArrayLike, imagined: ArrayLike, gamma: float) -> N
     ndarray, shape (..., P, H)
         ``[..., h - 1]`` is the gap of the ``h``-step returns.
     """
-    g = float(_check_gamma(gamma, allow_one=True))
+    g = float(check_gamma(gamma, allow_one=True))
     r = np.asarray(real_rewards, dtype=float)
     rh = np.asarray(imagined, dtype=float)
     if r.ndim != 2 or rh.shape[-2:] != r.shape:
@@ -545,15 +621,15 @@ def return_error_surface(models: PendulumModels, s0: ArrayLike, horizon: int,
     ``E[k, i, j]`` is the mean over start states of :math:`|J_H-\hat J_H|` with the dynamics
     member (size ``i``, seed ``k``) and the reward member (size ``j``, seed ``k``): independent
     data per stream, as a budget split would buy them. Average over ``k`` for the surface that
-    :func:`realised_split` searches; resample ``k`` for its uncertainty.
+    :func:`surface_optimal_split` searches; resample ``k`` for its uncertainty.
 
     Returns
     -------
     ndarray, shape (n_seeds, S, S)
         Axis 1: dynamics size; axis 2: reward size.
     """
-    H = _check_int("horizon", horizon, 1)
-    g = float(_check_gamma(gamma, allow_one=True))
+    H = check_int("horizon", horizon, 1)
+    g = float(check_gamma(gamma, allow_one=True))
     _, real = pendulum_rollout(models.task, s0, H)
     traj = imagined_rollout(models, s0, H)
     rh = imagined_rewards(models, traj, paired=False)  # (M_rew, M_dyn, P, H)
@@ -564,14 +640,15 @@ def return_error_surface(models: PendulumModels, s0: ArrayLike, horizon: int,
     return err.mean(axis=-1).transpose(0, 2, 1)
 
 
-def realised_split(sizes: ArrayLike, surface: ArrayLike, budget: float, cost_dyn: float,
-                   cost_rew: float, *, n_grid: int = 4001) -> tuple[float, float]:
+def surface_optimal_split(sizes: ArrayLike, surface: ArrayLike, budget: float, cost_dyn: float,
+                          cost_rew: float, *, n_grid: int = 4001) -> tuple[float, float]:
     r"""Best split on the budget line of a measured error surface.
 
     ``log E`` is interpolated bilinearly in :math:`(\log N_{\rm dyn},\log N_{\rm rew})` between
     the trained sizes and minimised over the points of the line
-    :math:`c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B` where both sizes lie in the trained
-    range.
+    :math:`c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B`
+    (:func:`~imagination.allocation.budget_line`, ``n_grid`` evenly spaced dynamics shares)
+    where both sizes lie in the trained range.
 
     Returns
     -------
@@ -586,11 +663,8 @@ def realised_split(sizes: ArrayLike, surface: ArrayLike, budget: float, cost_dyn
     E = np.asarray(surface, dtype=float)
     if n.ndim != 1 or n.size < 2 or E.shape != (n.size, n.size) or np.any(E <= 0):
         raise ValueError("need sizes (S,) with S >= 2 and a positive surface (S, S)")
-    for name, value in (("budget", budget), ("cost_dyn", cost_dyn), ("cost_rew", cost_rew)):
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    share = np.linspace(0.0, 1.0, int(n_grid))[1:-1]
-    n_dyn, n_rew = share * budget / cost_dyn, (1 - share) * budget / cost_rew
+    share = np.linspace(0.0, 1.0, check_int("n_grid", n_grid, 3))[1:-1]
+    n_dyn, n_rew = budget_line(budget, cost_dyn, cost_rew, dyn_share=share)
     ok = (n_dyn >= n[0]) & (n_dyn <= n[-1]) & (n_rew >= n[0]) & (n_rew <= n[-1])
     if ok.sum() < 2:
         raise ValueError(f"the budget line B = {budget} does not cross the trained sizes "
@@ -607,6 +681,101 @@ def realised_split(sizes: ArrayLike, surface: ArrayLike, budget: float, cost_dyn
     return float(n_dyn[ok][best]), float(n_rew[ok][best])
 
 
+def surface_split_interval(sizes: ArrayLike, per_seed: ArrayLike, budget: float,
+                           cost_dyn: float, cost_rew: float, *, n_boot: int,
+                           rng: np.random.Generator,
+                           level: float = 0.95) -> tuple[float, float]:
+    r"""Bootstrap interval over seeds of :func:`surface_optimal_split`'s ratio
+    :math:`N_{\rm dyn}/N_{\rm rew}`.
+
+    Each draw resamples the seeds of ``per_seed`` (:func:`return_error_surface`, shape
+    ``(n_seeds, S, S)``) with replacement, averages their surfaces and takes the best split of
+    the average.
+
+    Returns
+    -------
+    lo, hi : float
+        The percentile interval at ``level``.
+    """
+    E = np.asarray(per_seed, dtype=float)
+    if E.ndim != 3:
+        raise ValueError(f"per_seed must have shape (n_seeds, S, S), got {E.shape}")
+    n_boot = check_int("n_boot", n_boot, 1)
+    rng = check_rng(rng)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    draws = rng.integers(0, E.shape[0], size=(n_boot, E.shape[0]))
+    ratios = [np.divide(*surface_optimal_split(sizes, E[k].mean(axis=0), budget, cost_dyn,
+                                               cost_rew)) for k in draws]
+    tail = (1.0 - level) / 2
+    return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail))
+
+
+#: The former name of :func:`surface_optimal_split` (kept so that old code keeps working).
+realised_split = surface_optimal_split
+
+
+@dataclass(frozen=True)
+class PendulumShifts:
+    r"""The evaluation policy's return under constant model errors, as Figures 2 and 4's systems.
+
+    Configuration :math:`i=(k,p)` is start state ``s0[p]`` with the dynamics shifted along
+    ``directions[k]``: :meth:`value_gap` gives
+    :math:`J_H(f+\varepsilon_{\rm dyn}d_k,\,r+\varepsilon_{\rm rew})-J_H(f,r)` from
+    ``s0[p]``, so :func:`~imagination.sensitivities.realised_sensitivities` measures the pendulum's
+    realised sensitivities with the same one-sided scheme as Figures 2 and 4
+    (:func:`pendulum_sensitivities` reduces them over directions and starts). Configurations run
+    over directions slowest.
+
+    Attributes
+    ----------
+    task : PendulumTask
+    s0 : ndarray, shape (P, 2)
+    horizon : int
+    gamma : float
+        In [0, 1].
+    directions : ndarray, shape (D, 2)
+        Unit directions of the dynamics error (default :math:`\pm e_\theta,\pm e_{\dot\theta}`).
+    """
+
+    task: PendulumTask
+    s0: NDArray[np.float64]
+    horizon: int
+    gamma: float = 1.0
+    directions: NDArray[np.float64] = field(
+        default_factory=lambda: np.array([(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)]))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "s0", _check_states(self.s0))
+        object.__setattr__(self, "horizon", check_int("horizon", self.horizon, 1))
+        object.__setattr__(self, "gamma", float(check_gamma(self.gamma, allow_one=True)))
+        d = np.asarray(self.directions, dtype=float)
+        if d.ndim != 2 or d.shape[1] != 2 or not np.allclose(np.linalg.norm(d, axis=1), 1.0):
+            raise ValueError(f"directions must be unit vectors, shape (D, 2), got {d!r}")
+        object.__setattr__(self, "directions", d)
+
+    @property
+    def n(self) -> int:
+        """Number of configurations, directions x start states."""
+        return int(self.directions.shape[0] * self.s0.shape[0])
+
+    def value_gap(self, eps_dyn: ArrayLike, eps_rew: ArrayLike) -> NDArray[np.float64]:
+        r"""Signed gap :math:`\hat J_H-J_H` of every configuration, shape ``(n,)``.
+
+        ``eps_dyn`` and ``eps_rew`` broadcast to ``(n,)``. The reward error is constant, so its
+        part is exactly :math:`\varepsilon_{\rm rew}\sum_{t<H}\gamma^t`; the dynamics part is the
+        difference of two simulated returns.
+        """
+        e_d, e_r = (np.broadcast_to(np.asarray(e, dtype=float), (self.n,))
+                    for e in (eps_dyn, eps_rew))
+        discount = self.gamma ** np.arange(self.horizon)
+        starts = np.tile(self.s0, (self.directions.shape[0], 1))
+        shift = e_d[:, None] * np.repeat(self.directions, self.s0.shape[0], axis=0)
+        _, base = pendulum_rollout(self.task, starts, self.horizon)
+        _, shifted = pendulum_rollout(self.task, starts, self.horizon, shift=shift)
+        return (shifted - base) @ discount + e_r * discount.sum()
+
+
 def pendulum_sensitivities(task: PendulumTask, s0: ArrayLike, horizon: int, gamma: float = 1.0,
                            *, h: float = 1e-4) -> tuple[float, float]:
     r"""Realised sensitivities of the policy's return to the two models' errors.
@@ -614,21 +783,14 @@ def pendulum_sensitivities(task: PendulumTask, s0: ArrayLike, horizon: int, gamm
     :math:`S_r=\sum_{t<H}\gamma^t`: a constant reward error :math:`h` moves every return by
     exactly :math:`hS_r`. :math:`S_f` is the largest over the directions
     :math:`d\in\{\pm e_\theta,\pm e_{\dot\theta}\}` of the mean over start states of
-    :math:`|J_H(f+hd)-J_H(f)|/h` (a forward difference, as the paper's §4.2).
+    :math:`|J_H(f+hd)-J_H(f)|/h` (a forward difference, as the paper's §4.2): the one scheme of
+    :func:`~imagination.sensitivities.realised_sensitivities`, applied to :class:`PendulumShifts`.
 
     Returns
     -------
     S_f, S_r : float
     """
-    H = _check_int("horizon", horizon, 1)
-    g = float(_check_gamma(gamma, allow_one=True))
-    if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"h must be finite and > 0, got {h!r}")
-    discount = g ** np.arange(H)
-    _, base = pendulum_rollout(task, s0, H)
-    J = base @ discount
-    S_f = 0.0
-    for d in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        _, shifted = pendulum_rollout(task, s0, H, shift=h * np.array(d, dtype=float))
-        S_f = max(S_f, float(np.mean(np.abs(shifted @ discount - J)) / h))
-    return S_f, float(discount.sum())
+    shifts = PendulumShifts(task, s0, horizon, gamma)
+    S_f, S_r = realised_sensitivities(shifts, h=h)
+    per_direction = S_f.reshape(shifts.directions.shape[0], -1).mean(axis=1)
+    return float(per_direction.max()), float(S_r.mean())

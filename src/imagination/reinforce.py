@@ -49,6 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._checks import check_gamma, check_int, check_nonneg, check_rng
+
 __all__ = [
     "NOISE_DISTRIBUTIONS",
     "LinearGaussianSystem",
@@ -85,41 +87,12 @@ _PROB_TOL = 1e-9
 # --------------------------------------------------------------------------- validation
 
 
-def _check_gamma(gamma: Any) -> float:
-    g = float(gamma)
-    if not 0.0 <= g < 1.0:  # also rejects nan
-        raise ValueError(f"gamma must satisfy 0 <= gamma < 1, got {gamma!r}")
-    return g
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_nonneg(name: str, value: Any) -> float:
-    v = float(value)
-    if not 0.0 <= v < np.inf:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return v
-
-
 def _check_n_rollouts(n_rollouts: Any) -> float:
     # A real K >= 1 is allowed: Corollary 2's budget relaxation uses K = B / c.
     k = float(n_rollouts)
     if not 1.0 <= k < np.inf:
         raise ValueError(f"n_rollouts must be finite and >= 1, got {n_rollouts!r}")
     return k
-
-
-def _check_rng(rng: Any) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            "rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), got "
-            f"{type(rng).__name__}"
-        )
-    return rng
 
 
 def _check_shape(shape: Any, *, rollouts: bool) -> tuple[int, ...]:
@@ -186,7 +159,7 @@ class TabularMDP:
         for name, a in (("P", P), ("r", r), ("mu", mu)):
             a.setflags(write=False)  # frozen means frozen: no in-place edits through the arrays
             object.__setattr__(self, name, a)
-        object.__setattr__(self, "gamma", _check_gamma(self.gamma))
+        object.__setattr__(self, "gamma", float(check_gamma(self.gamma)))
 
     @property
     def n_states(self) -> int:
@@ -217,9 +190,9 @@ def random_tabular_mdp(
     -------
     TabularMDP
     """
-    S = _check_int("n_states", n_states, 1)
-    A = _check_int("n_actions", n_actions, 1)
-    rng = _check_rng(rng)
+    S = check_int("n_states", n_states, 1)
+    A = check_int("n_actions", n_actions, 1)
+    rng = check_rng(rng)
     P = rng.dirichlet(np.ones(S), size=(S, A))
     mu = rng.dirichlet(np.ones(S))
     r = rng.standard_normal((S, A))
@@ -250,7 +223,7 @@ def _check_problem(mdp: TabularMDP, theta: ArrayLike, horizon: Any) -> tuple[np.
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
     theta = _check_table("theta", theta, (mdp.n_states, mdp.n_actions))
-    return theta, _check_int("horizon", horizon, 1)
+    return theta, check_int("horizon", horizon, 1)
 
 
 def _discounted_value(mu: Any, P: Any, r: Any, pi: Any, gamma: float, horizon: int) -> Any:
@@ -435,7 +408,7 @@ def sample_rollouts(
     theta, horizon = _check_problem(mdp, theta, horizon)
     shape = _check_shape(shape, rollouts=True)
     if uniforms is None:
-        uniforms = _check_rng(rng).random((*shape, horizon, 2))
+        uniforms = check_rng(rng).random((*shape, horizon, 2))
     u = _check_uniforms(uniforms, (*shape, horizon, 2))
     pi = softmax_policy(theta)
     S, A = pi.shape
@@ -500,7 +473,7 @@ def reinforce_estimates(
     -------
     ndarray, shape ``shape[:-1] + (S, A)``
     """
-    gamma = _check_gamma(gamma)
+    gamma = float(check_gamma(gamma))
     weighting = _check_weighting(weighting)
     if not isinstance(rollouts, Rollouts):
         raise ValueError(f"rollouts must be a Rollouts, got {type(rollouts).__name__}")
@@ -600,10 +573,10 @@ def reward_noise(
     ndarray of the given shape
     """
     shape = _check_shape(shape, rollouts=False)
-    sigma = np.sqrt(_check_nonneg("sigma2", sigma2))
+    sigma = np.sqrt(check_nonneg("sigma2", sigma2))
     if distribution not in NOISE_DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {NOISE_DISTRIBUTIONS}, got {distribution!r}")
-    rng = _check_rng(rng)
+    rng = check_rng(rng)
     if distribution == "gaussian":
         return sigma * rng.standard_normal(shape)
     if distribution == "uniform":
@@ -723,7 +696,7 @@ def exact_added_variance(
     float
     """
     theta, horizon = _check_problem(mdp, theta, horizon)
-    sigma2 = _check_nonneg("sigma2", sigma2)
+    sigma2 = check_nonneg("sigma2", sigma2)
     k = _check_n_rollouts(n_rollouts)
     total = 0.0
     for p in _enumerate_prefixes(mdp, theta, horizon, _check_weighting(weighting)):
@@ -785,11 +758,11 @@ def noise_variance_bound(
     >>> noise_variance_bound(2.0, 5, 0.5, 4, 0.5)  # 2 * 5 * 0.5 / (4 * 0.25)
     5.0
     """
-    sigma2 = _check_nonneg("sigma2", sigma2)
-    horizon = _check_int("horizon", horizon, 1)
-    w2 = _check_nonneg("w2", w2)
+    sigma2 = check_nonneg("sigma2", sigma2)
+    horizon = check_int("horizon", horizon, 1)
+    w2 = check_nonneg("w2", w2)
     k = _check_n_rollouts(n_rollouts)
-    gamma = _check_gamma(gamma)
+    gamma = float(check_gamma(gamma))
     return sigma2 * horizon * w2 / (k * (1.0 - gamma) ** 2)
 
 
@@ -836,15 +809,15 @@ class LinearGaussianSystem:
             object.__setattr__(self, name, array)
         if not (np.isfinite(self.sigma_a) and self.sigma_a > 0):
             raise ValueError(f"sigma_a must be finite and > 0, got {self.sigma_a!r}")
-        object.__setattr__(self, "gamma", _check_gamma(self.gamma))
+        object.__setattr__(self, "gamma", float(check_gamma(self.gamma)))
 
 
 def random_linear_gaussian_system(d_s: int, d_a: int, *, gamma: float,
                                   rng: np.random.Generator) -> LinearGaussianSystem:
     """A random stable-ish :class:`LinearGaussianSystem` (ours: ``||A||_2 = 0.9``, ``||B||_2 =
     0.5``, ``Q = GG^T/d_s``, ``R = 0.1 I``, ``s0 ~ N(0, I)``, ``sigma_a = 0.5``)."""
-    d_s, d_a = _check_int("d_s", d_s, 1), _check_int("d_a", d_a, 1)
-    rng = _check_rng(rng)
+    d_s, d_a = check_int("d_s", d_s, 1), check_int("d_a", d_a, 1)
+    rng = check_rng(rng)
     A = rng.normal(size=(d_s, d_s))
     B = rng.normal(size=(d_s, d_a))
     G = rng.normal(size=(d_s, d_s))
@@ -884,7 +857,7 @@ def _check_gain(system: LinearGaussianSystem, K: ArrayLike) -> np.ndarray:
 def linear_exact_objective(system: LinearGaussianSystem, K: ArrayLike, horizon: int) -> float:
     r""":math:`J_H(K)` of a :class:`LinearGaussianSystem`, exactly (moment recursion)."""
     K = _check_gain(system, K)
-    horizon = _check_int("horizon", horizon, 1)
+    horizon = check_int("horizon", horizon, 1)
     value, _ = _linear_moments(system, K, horizon)
     return float(value)
 
@@ -895,7 +868,7 @@ def linear_exact_gradient(system: LinearGaussianSystem, K: ArrayLike,
     import torch
 
     K = _check_gain(system, K)
-    horizon = _check_int("horizon", horizon, 1)
+    horizon = check_int("horizon", horizon, 1)
     k = torch.tensor(K, dtype=torch.float64, requires_grad=True)
     value, _ = _linear_moments(system, k, horizon)
     (grad,) = torch.autograd.grad(value, k)
@@ -910,8 +883,8 @@ def sample_linear_rollouts(system: LinearGaussianSystem, K: ArrayLike, horizon: 
     :math:`\nabla_K\log\pi(a|s)=(a-Ks)s^\top/\sigma_a^2`, shape ``shape + (H, d_a, d_s)``.
     """
     K = _check_gain(system, K)
-    horizon = _check_int("horizon", horizon, 1)
-    shape, rng = _check_shape(shape, rollouts=True), _check_rng(rng)
+    horizon = check_int("horizon", horizon, 1)
+    shape, rng = _check_shape(shape, rollouts=True), check_rng(rng)
     d_a, d_s = K.shape
     states, actions = np.empty((*shape, horizon, d_s)), np.empty((*shape, horizon, d_a))
     s = np.broadcast_to(system.s0, (*shape, d_s))
@@ -934,8 +907,8 @@ def linear_exact_added_variance(system: LinearGaussianSystem, K: ArrayLike, hori
     with :math:`M_t=\mathbb E[s_ts_t^\top]` from the moment recursion.
     """
     K = _check_gain(system, K)
-    horizon = _check_int("horizon", horizon, 1)
-    sigma2, n = _check_nonneg("sigma2", sigma2), _check_n_rollouts(n_rollouts)
+    horizon = check_int("horizon", horizon, 1)
+    sigma2, n = check_nonneg("sigma2", sigma2), _check_n_rollouts(n_rollouts)
     _, moments = _linear_moments(system, K, horizon)
     per_step = np.array([K.shape[0] * np.trace(M) for M in moments]) / system.sigma_a**2
     weights = system.gamma ** (2 * np.arange(horizon, dtype=float))

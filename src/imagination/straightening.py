@@ -41,6 +41,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._checks import as_output, check_int, check_rng
+
 __all__ = [
     "FIELD_KINDS",
     "VelocityFields",
@@ -57,29 +59,12 @@ __all__ = [
 FIELD_KINDS = ("affine", "sine")
 
 
-def _out(x: np.ndarray) -> Any:
-    return float(x) if np.ndim(x) == 0 else x
-
-
 def _check_eps(eps: ArrayLike) -> np.ndarray:
     e = np.asarray(eps, dtype=float)
     if e.size == 0 or not np.all((e > 0) & (e < 1)):  # also rejects nan
         raise ValueError(f"eps must lie strictly between 0 and 1 (Proposition 1 needs "
                          f"0 < eps < 1), got {eps!r}")
     return e
-
-
-def _check_rng(rng: Any) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")
-    return rng
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- loss and bounds
@@ -132,7 +117,7 @@ def curvature_loss(v_t: ArrayLike, v_next: ArrayLike) -> Any:
     a, b = a / np.linalg.norm(a, axis=-1, keepdims=True), b / np.linalg.norm(b, axis=-1,
                                                                            keepdims=True)
     cos = np.sum(a * b, axis=-1)
-    return _out(1.0 - np.clip(cos, -1.0, 1.0))
+    return as_output(1.0 - np.clip(cos, -1.0, 1.0))
 
 
 def curvature_bound(eps: ArrayLike) -> Any:
@@ -160,7 +145,7 @@ def curvature_bound(eps: ArrayLike) -> Any:
     0.25
     """
     e = _check_eps(eps)
-    return _out(e**2 / (2.0 * (1.0 - e)))
+    return as_output(e**2 / (2.0 * (1.0 - e)))
 
 
 def curvature_bound_sharp(eps: ArrayLike) -> Any:
@@ -197,7 +182,7 @@ def curvature_bound_sharp(eps: ArrayLike) -> Any:
     0.19999999999999...
     """
     e = _check_eps(eps)
-    return _out(e**2 / (1.0 + np.sqrt(1.0 - e**2)))
+    return as_output(e**2 / (1.0 + np.sqrt(1.0 - e**2)))
 
 
 # --------------------------------------------------------------------------- test fields
@@ -297,8 +282,8 @@ def random_velocity_fields(
     e = np.atleast_1d(_check_eps(eps)).astype(float)
     if e.ndim != 1:
         raise ValueError(f"eps must be a scalar or a 1-D array, got shape {e.shape}")
-    d = _check_int("dim", dim, 1)
-    rng = _check_rng(rng)
+    d = check_int("dim", dim, 1)
+    rng = check_rng(rng)
     if not (np.isfinite(offset_scale) and offset_scale >= 0):
         raise ValueError(f"offset_scale must be finite and >= 0, got {offset_scale!r}")
     n = e.shape[0]
@@ -342,7 +327,7 @@ def extremal_velocity_field(eps: float, dim: int = 2) -> VelocityFields:
         If ``eps`` is outside (0, 1) or ``dim < 2``.
     """
     e = float(_check_eps(eps))
-    d = _check_int("dim", dim, 2)
+    d = check_int("dim", dim, 2)
     phi = 0.5 * np.pi + np.arcsin(e)
     rot = np.eye(d)
     rot[:2, :2] = [[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]]
@@ -402,9 +387,9 @@ def max_observed_curvature(
     ndarray, shape (k,)
     """
     e = np.atleast_1d(_check_eps(eps))
-    n_fields = _check_int("n_fields", n_fields, 1)
-    n_points = _check_int("n_points", n_points, 1)
-    d = _check_int("dim", dim, 1)
+    n_fields = check_int("n_fields", n_fields, 1)
+    n_points = check_int("n_points", n_points, 1)
+    d = check_int("dim", dim, 1)
     out = np.empty(e.shape[0])
     for i, value in enumerate(e):
         fields = random_velocity_fields(kind, np.full(n_fields, value), d, rng=rng,

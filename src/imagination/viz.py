@@ -14,7 +14,7 @@ the second parameter B; slider A restyles the data of all copies, slider B resty
 
 Every figure uses one colour-blind-safe palette (Okabe-Ito, :data:`COLORS`), the
 registered template :data:`TEMPLATE_NAME`, and carries its caption, alt text and note in
-``layout.meta["imagination"]`` (read by :mod:`imagination.book_ext`).
+``layout.meta["imagination"]`` (read by :mod:`imagination.book.extension`).
 
 plotly and ipywidgets are imported lazily, so importing this module is cheap.
 """
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .scale import is_static
+from .book.scale import is_static
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -611,7 +611,7 @@ def interactive_figure(func: Callable[..., Any], parameters: Sequence[Parameter]
         As in :func:`apply_style`.
     mode
         ``"static"``, ``"live"``, or ``None`` to read ``IMAGINATION_STATIC``
-        (:func:`imagination.scale.is_static`).
+        (:func:`imagination.book.scale.is_static`).
 
     Returns
     -------

@@ -1,7 +1,9 @@
+"""imagination.book.scale: the scale setting read from IMAGINATION_SCALE and IMAGINATION_STATIC."""
+
 import pytest
 
 import imagination as im
-from imagination import scale
+from imagination.book import scale
 
 
 def test_default_scale_is_book(monkeypatch):

@@ -1,4 +1,4 @@
-"""timing.py: best-of timing, dated records, and the book-build record read by chapter 09."""
+"""imagination.book.records: best-of timing, dated records, the book-build record of chapter 09."""
 
 import json
 
@@ -47,7 +47,7 @@ def _fake_build(tmp_path, failure=""):
 
 def test_book_build_record_reads_times_and_weights(tmp_path):
     xml, html = _fake_build(tmp_path)
-    from imagination.timing import book_build_record
+    from imagination.book.records import book_build_record
 
     rec = book_build_record(xml, html, scale="book")
     assert rec["notebooks"] == {"01_a": 1.5, "02_b": 2.25}
@@ -56,7 +56,7 @@ def test_book_build_record_reads_times_and_weights(tmp_path):
 
 
 def test_book_build_record_refuses_failed_or_missing_builds(tmp_path):
-    from imagination.timing import book_build_record
+    from imagination.book.records import book_build_record
 
     xml, html = _fake_build(tmp_path, failure='<failure message="boom" />')
     with pytest.raises(ValueError, match="failed"):

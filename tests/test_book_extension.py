@@ -1,4 +1,4 @@
-"""The offline plotly renderer of the book (src/imagination/book_ext.py)."""
+"""The offline plotly renderer of the book (src/imagination/book/extension.py)."""
 
 import json
 from importlib.metadata import entry_points
@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from docutils import nodes
 
-from imagination import book_ext
+from imagination.book import extension as book_ext
 
 
 def _mime(content, mime_type=book_ext.PLOTLY_MIME):
@@ -19,7 +19,7 @@ def _mime(content, mime_type=book_ext.PLOTLY_MIME):
 
 def test_renderer_is_registered_for_myst_nb():
     eps = entry_points(group="myst_nb.mime_renderers")
-    assert any(ep.value == "imagination.book_ext:PlotlyMimeRenderer" for ep in eps)
+    assert any(ep.value == "imagination.book.extension:PlotlyMimeRenderer" for ep in eps)
     # and it wins over text/html in the html builder
     assert ("html", book_ext.PLOTLY_MIME, 1) in book_ext.PlotlyMimeRenderer.mime_priority_overrides
 

@@ -9,10 +9,9 @@ import math
 import numpy as np
 import pytest
 
-import imagination as im
 from imagination.bounds import return_error_bound_finite
 from imagination.systems import (
-    Figure3Batch,
+    Figure3Systems,
     figure3_ratio,
     figure3_rollout,
     lqg_configurations,
@@ -27,7 +26,7 @@ REL = 1e-12
 
 
 @pytest.fixture(scope="module")
-def paper_batches() -> dict[str, Figure3Batch]:
+def paper_batches() -> dict[str, Figure3Systems]:
     """The paper's sizes (§3.1): 150 synthetic, then 375 LQG, from one Generator seeded 0."""
     rng = np.random.default_rng(0)
     return {
@@ -36,7 +35,7 @@ def paper_batches() -> dict[str, Figure3Batch]:
     }
 
 
-def reference_gap(b: Figure3Batch, i: int, horizon: int) -> float:
+def reference_gap(b: Figure3Systems, i: int, horizon: int) -> float:
     """|J_H - Ĵ_H| of configuration i, one step at a time, straight from the formulas."""
     syn = b.family == "synthetic"
     A, B, K = b.A[i], b.B[i], b.K[i]
@@ -91,7 +90,7 @@ def test_rollout_matches_gap(family, paper_batches):
     assert np.array_equal(simulate_gap(b), b.gap)
 
 
-def _points(rng, b: Figure3Batch, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _points(rng, b: Figure3Systems, k: int) -> tuple[np.ndarray, np.ndarray]:
     # Synthetic constants are global: points of all sizes. LQG constants hold on the ball of
     # radius rho (actions: ||K|| rho), so draw uniformly inside those balls.
     if b.family == "synthetic":
@@ -192,7 +191,7 @@ def test_same_seed_same_batch(family):
     one = make(6, horizon=20, rng=np.random.default_rng(5), d_s=3, d_a=1)
     two = make(6, horizon=20, rng=np.random.default_rng(5), d_s=3, d_a=1)
     other = make(6, horizon=20, rng=np.random.default_rng(6), d_s=3, d_a=1)
-    for field in dataclasses.fields(Figure3Batch):
+    for field in dataclasses.fields(Figure3Systems):
         x, y = getattr(one, field.name), getattr(two, field.name)
         assert (x is None and y is None) or np.array_equal(x, y), field.name
     assert not np.array_equal(one.gap, other.gap)
@@ -235,34 +234,9 @@ def test_simulation_functions_reject_bad_input(paper_batches):
         simulate_gap(b, horizon=0)
     with pytest.raises(ValueError, match=r"horizon must be an integer >= 1"):
         figure3_rollout(b, horizon=-3)
-    with pytest.raises(ValueError, match=r"batch must be a Figure3Batch"):
+    with pytest.raises(ValueError, match=r"batch must be a Figure3Systems"):
         figure3_ratio({"gap": 1.0})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"family must be one of"):
         dataclasses.replace(b, family="pendulum")
     with pytest.raises(ValueError, match=r"Q is required"):
         dataclasses.replace(b, Q=None)
-
-
-def test_lemma1_extremal_gaps_equal_the_finite_bound():
-    # the scalar construction attains B_H at every horizon, contracting or not
-    for params in [(0.1, 0.2, 0.9, 0.5, 1.0, 0.5), (0.05, 0.0, 1.0, 1.3, 2.0, 0.2)]:
-        gaps = im.extremal_gaps(*params, 30)
-        bounds = [im.return_error_bound_finite(*params, h) for h in range(1, 31)]
-        assert np.allclose(gaps, bounds, rtol=1e-10, atol=0)
-
-
-def test_scalar_nonlinear_gaps_stay_under_the_bound():
-    params = (0.1, 0.05, 0.95, 0.9, 1.5, 0.7)  # gamma L_f (1 + L_pi) > 1: no Eq. (1)
-    gaps = im.scalar_nonlinear_gaps(*params, 40)
-    bounds = np.array([im.return_error_bound_finite(*params, h) for h in range(1, 41)])
-    assert np.all(gaps <= bounds) and np.all(gaps > 0)
-
-
-@pytest.mark.parametrize("fn", ["extremal_gaps", "scalar_nonlinear_gaps"])
-def test_scalar_gap_functions_reject_bad_input(fn):
-    with pytest.raises(ValueError, match="gamma must satisfy"):
-        getattr(im, fn)(0.1, 0.1, 1.5, 0.5, 1.0, 0.5, 10)
-    with pytest.raises(ValueError, match="L_pi must be finite"):
-        getattr(im, fn)(0.1, 0.1, 0.5, 0.5, 1.0, -0.5, 10)
-    with pytest.raises(ValueError, match="positive integer"):
-        getattr(im, fn)(0.1, 0.1, 0.5, 0.5, 1.0, 0.5, 0)

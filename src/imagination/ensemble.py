@@ -1,0 +1,481 @@
+r"""The batched ensemble trainer: many small MLP regressors trained as one model.
+
+Chapters 2, 3 and 7 train many small networks at once (seeds, data sizes, Lipschitz caps,
+curvature weights). :func:`train_ensemble` stacks their weights along a leading member axis, runs
+every layer as one batched matmul and updates all members with one Adam step. Each member keeps its
+own initialisation and data order, drawn from its own ``torch.Generator``
+(:func:`member_generators`), so member ``m``'s result does not depend on how many members share
+its batch, and a plain per-member loop (:func:`train_sequential`, the reference) reproduces it up
+to float32 rounding. :func:`heldout_errors` measures the members on held-out data.
+
+Used by §4.1's teacher-student experiment (:mod:`imagination.teacher_student`, chapter 3, Figure
+1), the capacity trade-off and the curvature penalty of chapter 2 (:mod:`imagination.capacity`,
+:mod:`imagination.curvature_penalty`) and the Pendulum models of chapter 7
+(:mod:`imagination.pendulum`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "ERROR_METRICS",
+    "Ensemble",
+    "heldout_errors",
+    "init_members",
+    "member_generators",
+    "mlp_forward",
+    "train_ensemble",
+    "train_sequential",
+]
+
+#: The held-out error metrics of :func:`heldout_errors`.
+ERROR_METRICS = ("mse", "rmse", "max")
+_OUTPUTS = ("linear", "tanh")
+_INITS = ("default", "normal", "fan_in")
+#: Stacked parameters: one ``(W, b)`` per layer, ``W`` of shape ``(M, d_in, d_out)``.
+Params = list[tuple[torch.Tensor, torch.Tensor]]
+#: An extra loss term of train_ensemble: (model, xb, yb, pred) -> one value per member.
+Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor,
+                    torch.Tensor], torch.Tensor]
+
+
+
+# --------------------------------------------------------------------------- the MLP itself
+def _init_layer(
+    d_in: int, d_out: int, init: str, generator: torch.Generator, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's (W, b), W of shape (d_in, d_out) (the transpose of ``nn.Linear.weight``)."""
+    if init == "default":
+        # nn.Linear's default: kaiming_uniform(a=sqrt(5)) for W and U(+-1/sqrt(fan_in)) for b,
+        # both of which are U(-1/sqrt(d_in), 1/sqrt(d_in)).
+        bound = 1.0 / math.sqrt(d_in)
+        w = (torch.rand(d_out, d_in, generator=generator, dtype=dtype) * 2 - 1) * bound
+        b = (torch.rand(d_out, generator=generator, dtype=dtype) * 2 - 1) * bound
+    else:
+        scale = 1.0 if init == "normal" else 1.0 / math.sqrt(d_in)
+        w = torch.randn(d_out, d_in, generator=generator, dtype=dtype) * scale
+        b = torch.randn(d_out, generator=generator, dtype=dtype) * scale
+    return w.T.contiguous(), b
+
+
+def init_members(
+    sizes: Sequence[int], generators: Sequence[torch.Generator], init: str, dtype: torch.dtype
+) -> Params:
+    """Stacked parameters of ``len(generators)`` MLPs with layer widths ``sizes``.
+
+    Member ``m``'s layers are drawn from ``generators[m]`` only. ``init``: ``"default"``
+    (``nn.Linear``'s), ``"normal"`` (weights and biases :math:`\\mathcal N(0,1)`) or ``"fan_in"``
+    (:math:`\\mathcal N(0,1/\\text{fan-in})`).
+    """
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+    per_member = [
+        [_init_layer(a, b, init, g, dtype) for a, b in itertools.pairwise(sizes)]
+        for g in generators
+    ]
+    return [
+        (torch.stack([m[k][0] for m in per_member]), torch.stack([m[k][1] for m in per_member]))
+        for k in range(len(sizes) - 1)
+    ]
+
+
+def mlp_forward(params: Params, x: torch.Tensor, *, output: str = "linear") -> torch.Tensor:
+    """Batched MLP: ReLU between layers, ``output`` (``"linear"`` or ``"tanh"``) after the last.
+
+    Parameters
+    ----------
+    params : list of (W, b)
+        ``W`` of shape ``(M, d_in, d_out)`` and ``b`` of shape ``(M, d_out)`` for each layer.
+    x : torch.Tensor, shape (M, P, d_in)
+        Inputs of each member.
+
+    Returns
+    -------
+    torch.Tensor, shape (M, P, d_out)
+    """
+    h = x
+    last = len(params) - 1
+    for k, (w, b) in enumerate(params):
+        h = torch.baddbmm(b.unsqueeze(1), h, w)
+        if k < last:
+            h = torch.relu(h)
+    return torch.tanh(h) if output == "tanh" else h
+
+
+def member_generators(seed: int, n_members: int) -> list[torch.Generator]:
+    """One ``torch.Generator`` per member, seeded from ``numpy.random.SeedSequence(seed)``.
+
+    Member ``m``'s stream depends on ``(seed, m)`` only, not on ``n_members``.
+    """
+    children = np.random.SeedSequence(seed).spawn(n_members)
+    return [torch.Generator().manual_seed(int(c.generate_state(1, np.uint64)[0] >> 1))
+            for c in children]
+
+
+# --------------------------------------------------------------------------- the ensemble
+@dataclass
+class Ensemble:
+    """``M`` MLPs with stacked parameters, as returned by :func:`train_ensemble`.
+
+    Attributes
+    ----------
+    params : list of (W, b)
+        Layer ``k``: ``W`` of shape ``(M, d_k, d_{k+1})`` (the transpose of ``nn.Linear.weight``),
+        ``b`` of shape ``(M, d_{k+1})``.
+    output : str
+        ``"linear"`` or ``"tanh"``, applied after the last layer.
+    losses : ndarray, shape (steps, M)
+        Training loss (mean squared error of the batch, per member) at every step.
+    steps : int
+        Optimiser steps taken.
+    """
+
+    params: Params
+    output: str
+    losses: np.ndarray = field(repr=False)
+    steps: int = 0
+
+    @property
+    def n_members(self) -> int:
+        return int(self.params[0][0].shape[0])
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        """The stacked weight matrices, ``(M, d_in, d_out)`` each."""
+        return [w for w, _ in self.params]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable forward pass; ``x`` is ``(P, d_in)`` (shared) or ``(M, P, d_in)``."""
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        return mlp_forward(self.params, x, output=self.output)
+
+    def predict(self, x: ArrayLike, *, chunk: int = 65536) -> NDArray[np.float64]:
+        """Predictions ``(M, P, d_out)``, float64, for inputs ``(P, d_in)`` or ``(M, P, d_in)``."""
+        xt = torch.as_tensor(np.asarray(x), dtype=self.params[0][0].dtype)
+        axis = xt.dim() - 2
+        with torch.no_grad():
+            parts = [self.forward(p) for p in torch.split(xt, chunk, dim=axis)]
+        return torch.cat(parts, dim=1).double().numpy()
+
+
+def _check_data(x: Any, y: Any, n_members: Any, index: Any) -> tuple[torch.Tensor, torch.Tensor,
+                                                                      torch.Tensor]:
+    """Pool (P, d_in), targets (P, d_out) and per-member row index (M, n)."""
+    xa = np.asarray(x, dtype=np.float32)
+    ya = np.asarray(y, dtype=np.float32)
+    if ya.ndim == xa.ndim - 1:
+        ya = ya[..., None]
+    if xa.ndim not in (2, 3) or ya.shape[:-1] != xa.shape[:-1]:
+        raise ValueError(
+            f"x must be (N, d_in) or (M, N, d_in) and y (N, d_out) or (M, N, d_out) with the same "
+            f"leading axes; got x {xa.shape} and y {ya.shape}")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
+        raise ValueError("x and y must be finite")
+    if xa.ndim == 3:
+        if index is not None or n_members is not None:
+            raise ValueError("with per-member data x of shape (M, N, d_in), give neither index "
+                             "nor n_members")
+        M, n = xa.shape[:2]
+        idx = np.arange(M * n).reshape(M, n)
+        xa, ya = xa.reshape(M * n, -1), ya.reshape(M * n, -1)
+    elif index is not None:
+        if n_members is not None:
+            raise ValueError("give either index (each member's rows) or n_members, not both")
+        idx = np.asarray(index)
+        if idx.ndim != 2 or not np.issubdtype(idx.dtype, np.integer) or idx.size == 0:
+            raise ValueError(f"index must be a non-empty integer array (M, n), got {idx.shape}")
+        if idx.min() < 0 or idx.max() >= xa.shape[0]:
+            raise ValueError(f"index rows must lie in [0, {xa.shape[0]})")
+    else:
+        if n_members is None or int(n_members) != n_members or n_members < 1:
+            raise ValueError("with shared data x of shape (N, d_in), give n_members >= 1 "
+                             "(or index, each member's rows)")
+        idx = np.broadcast_to(np.arange(xa.shape[0]), (int(n_members), xa.shape[0]))
+    if xa.shape[0] == 0:
+        raise ValueError("x has no rows")
+    return torch.from_numpy(xa), torch.from_numpy(ya), torch.from_numpy(np.array(idx, np.int64))
+
+
+def _check_caps(lipschitz_cap: Any, n_members: int, n_layers: int) -> torch.Tensor | None:
+    if lipschitz_cap is None:
+        return None
+    cap = np.asarray(lipschitz_cap, dtype=float)
+    if cap.ndim == 1:
+        cap = cap[:, None]  # one cap per member, for every layer
+    try:
+        cap = np.broadcast_to(cap, (n_members, n_layers))
+    except ValueError:
+        raise ValueError(
+            f"lipschitz_cap must be a scalar, (M,) or (M, n_layers) = ({n_members}, {n_layers}); "
+            f"got shape {np.shape(lipschitz_cap)}") from None
+    if np.any(~np.isfinite(cap)) or np.any(cap <= 0):
+        raise ValueError("every lipschitz_cap must be finite and > 0")
+    return torch.tensor(cap, dtype=torch.float32)
+
+
+def _project_spectral(w: torch.Tensor, cap: torch.Tensor) -> None:
+    """Scale each member's matrix down to spectral norm <= cap (in place; no-op below the cap)."""
+    sigma = torch.linalg.matrix_norm(w, ord=2)
+    w.mul_(torch.clamp(cap / sigma.clamp_min(1e-30), max=1.0)[:, None, None])
+
+
+def _check_training(hidden: Any, output: Any, epochs: Any, max_steps: Any, batch_size: Any,
+                    lr: Any) -> tuple[int, ...]:
+    widths = tuple(int(h) for h in hidden)
+    if any(h < 1 for h in widths) or tuple(hidden) != widths:
+        raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
+    if output not in _OUTPUTS:
+        raise ValueError(f"output must be one of {_OUTPUTS}, got {output!r}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if max_steps is not None and (int(max_steps) != max_steps or max_steps < 1):
+        raise ValueError(f"max_steps must be None or an integer >= 1, got {max_steps!r}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+    return widths
+
+
+def _n_steps(n: int, batch_size: int, epochs: int, max_steps: int | None) -> int:
+    total = int(epochs) * math.ceil(n / batch_size)
+    return total if max_steps is None else min(total, int(max_steps))
+
+
+class _Problem(NamedTuple):
+    """Validated inputs of a training run, shared by the fast path and its reference."""
+
+    px: torch.Tensor  # (P, d_in) pool of inputs
+    py: torch.Tensor  # (P, d_out) pool of targets
+    idx: torch.Tensor  # (M, n) rows of each member
+    sizes: tuple[int, ...]  # layer widths, input to output
+    caps: torch.Tensor | None  # (M, n_layers) spectral caps
+    steps: int
+    per_epoch: int  # batches per epoch
+
+
+def _problem(x: Any, y: Any, n_members: Any, index: Any, hidden: Any, output: Any, epochs: Any,
+             max_steps: Any, batch_size: Any, lr: Any, lipschitz_cap: Any) -> _Problem:
+    widths = _check_training(hidden, output, epochs, max_steps, batch_size, lr)
+    px, py, idx = _check_data(x, y, n_members, index)
+    M, n = idx.shape
+    sizes = (px.shape[1], *widths, py.shape[1])
+    caps = _check_caps(lipschitz_cap, M, len(sizes) - 1)
+    return _Problem(px, py, idx, sizes, caps, _n_steps(n, batch_size, epochs, max_steps),
+                    math.ceil(n / batch_size))
+
+
+def train_ensemble(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n_members: int | None = None,
+    index: ArrayLike | None = None,
+    hidden: Sequence[int] = (64,),
+    output: Literal["linear", "tanh"] = "linear",
+    epochs: int = 200,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    lipschitz_cap: float | ArrayLike | None = None,
+    seed: int = 0,
+    penalty: Penalty | None = None,
+) -> Ensemble:
+    """Train ``M`` MLP regressors as one batched ensemble with Adam and a squared loss.
+
+    Every member has its own initialisation (PyTorch's ``nn.Linear`` default) and its own data
+    order (a fresh permutation of its rows each epoch, the last batch of an epoch smaller, as
+    ``DataLoader(shuffle=True)``), both drawn from its own generator (:func:`member_generators`).
+    The loss is the *sum* over members of each member's batch mean squared error, so each member
+    gets exactly its own gradient, and Adam, being element-wise, makes exactly its own update:
+    the result equals :func:`train_sequential` up to float32 rounding.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Inputs ``(N, d_in)`` and targets ``(N, d_out)`` (or ``(N,)``) shared by all members, or
+        ``(M, N, d_in)`` and ``(M, N, d_out)``: each member its own data.
+    n_members : int, optional
+        With shared data and no ``index``: how many members (each its own init and order).
+    index : array_like of int, shape (M, n), optional
+        With shared data: member ``m`` trains on rows ``index[m]`` of ``x`` (its own subset).
+    hidden : sequence of int
+        Hidden widths (ReLU); the default ``(64,)`` is the paper's two-layer MLP of width 64.
+    output : {"linear", "tanh"}
+        Activation after the last layer (``"tanh"`` for the paper's dynamics student).
+    epochs : int
+        Passes over each member's ``n`` rows: ``epochs * ceil(n / batch_size)`` steps ...
+    max_steps : int, optional
+        ... at most this many (the scale setting's cap; training may stop mid-epoch).
+    batch_size, lr : int, float
+        Adam's batch size and learning rate (the paper: 256 and 1e-3; other Adam settings default).
+    lipschitz_cap : float or array_like, optional
+        Spectral-norm cap of each weight matrix: a scalar, one per member ``(M,)`` or per member
+        and layer ``(M, n_layers)``. After every step each matrix is scaled down to spectral norm
+        at most its cap (a projection; matrices under the cap are untouched), so member ``m`` is
+        :math:`\\prod_k \\text{cap}_{mk}`-Lipschitz in the Euclidean norm (ReLU and tanh are
+        1-Lipschitz), hence also for the sum metric on :math:`(s, a)` of Lemma 1
+        (:math:`\\|(s,a)\\|_2\\le\\|s\\|+\\|a\\|`). The initial weights are projected too.
+    seed : int
+        Seed of the members' generators.
+    penalty : callable, optional
+        An extra term of each member's loss, ``penalty(model, xb, yb, pred) -> (M,)`` tensor, with
+        ``model`` the differentiable batched forward (``(M, B, d_in) -> (M, B, d_out)``), the
+        batch ``xb``, ``yb`` and the predictions ``pred = model(xb)`` (e.g. the curvature penalty
+        of chapter 2, which needs the model at a second point). ``losses`` then hold the total.
+
+    Returns
+    -------
+    Ensemble
+
+    Raises
+    ------
+    ValueError
+        On inconsistent shapes, non-finite data, a bad index, non-positive sizes, rates or caps.
+    """
+    px, py, idx, sizes, caps, steps, per_epoch = _problem(
+        x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr, lipschitz_cap)
+    M, n = idx.shape
+    gens = member_generators(seed, M)
+    params = init_members(sizes, gens, "default", torch.float32)
+    flat = [t.requires_grad_() for layer in params for t in layer]
+    opt = torch.optim.Adam(flat, lr=lr, foreach=True)
+    if caps is not None:
+        with torch.no_grad():
+            for k, (w, _) in enumerate(params):
+                _project_spectral(w, caps[:, k])
+    losses = torch.empty(steps, M)
+    step, perm = 0, None
+    while step < steps:
+        if step % per_epoch == 0:
+            # One permutation per member and epoch, each from the member's own generator.
+            perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
+        start = (step % per_epoch) * batch_size
+        # gather + index_select: several times faster than advanced indexing on CPU
+        batch = idx.gather(1, perm[:, start:start + batch_size]).view(-1)
+        xb = px.index_select(0, batch).view(M, -1, px.shape[1])
+        yb = py.index_select(0, batch).view(M, -1, py.shape[1])
+        pred = mlp_forward(params, xb, output=output)
+        per_member = ((pred - yb) ** 2).mean(dim=(1, 2))
+        if penalty is not None:
+            per_member = per_member + penalty(
+                lambda z: mlp_forward(params, z, output=output), xb, yb, pred)
+        opt.zero_grad(set_to_none=True)
+        per_member.sum().backward()
+        opt.step()
+        if caps is not None:
+            with torch.no_grad():
+                for k, (w, _) in enumerate(params):
+                    _project_spectral(w, caps[:, k])
+        losses[step] = per_member.detach()
+        step += 1
+    for t in flat:
+        t.requires_grad_(False)
+    return Ensemble(params, output, losses.numpy(), steps)
+
+
+def train_sequential(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n_members: int | None = None,
+    index: ArrayLike | None = None,
+    hidden: Sequence[int] = (64,),
+    output: Literal["linear", "tanh"] = "linear",
+    epochs: int = 200,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    lipschitz_cap: float | ArrayLike | None = None,
+    seed: int = 0,
+) -> Ensemble:
+    """The plain reference for :func:`train_ensemble`: one ``nn.Sequential`` and one
+    ``torch.optim.Adam`` per member, trained in a Python loop over members and batches.
+
+    Same arguments, same generators and hence the same initialisation and data order; returns the
+    members stacked into an :class:`Ensemble` so the two can be compared. Slow by design: it is
+    the reference of ``benchmarks/bench_teacher_student.py`` and of the equivalence test.
+    """
+    px, py, idx, sizes, caps, steps, per_epoch = _problem(
+        x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr, lipschitz_cap)
+    M, n = idx.shape
+    members, losses = [], torch.empty(steps, M)
+    for m, g in enumerate(member_generators(seed, M)):
+        layers: list[torch.nn.Module] = []
+        for k, (a, b) in enumerate(itertools.pairwise(sizes)):
+            lin = torch.nn.Linear(a, b)
+            w, bias = _init_layer(a, b, "default", g, torch.float32)
+            with torch.no_grad():
+                lin.weight.copy_(w.T)
+                lin.bias.copy_(bias)
+            layers += [lin, torch.nn.ReLU()] if k < len(sizes) - 2 else [lin]
+        if output == "tanh":
+            layers.append(torch.nn.Tanh())
+        net = torch.nn.Sequential(*layers)
+        linears = [mod for mod in net if isinstance(mod, torch.nn.Linear)]
+
+        def project(net_linears: list[torch.nn.Linear] = linears, member: int = m) -> None:
+            if caps is None:
+                return
+            with torch.no_grad():
+                for k, lin in enumerate(net_linears):
+                    sigma = torch.linalg.matrix_norm(lin.weight, ord=2)
+                    lin.weight.mul_(torch.clamp(caps[member, k] / sigma, max=1.0))
+
+        project()
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        for step in range(steps):
+            if step % per_epoch == 0:
+                perm = torch.randperm(n, generator=g)
+            start = (step % per_epoch) * batch_size
+            rows = idx[m, perm[start:start + batch_size]]
+            loss = torch.nn.functional.mse_loss(net(px[rows]), py[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            project()
+            losses[step, m] = loss.detach()
+        members.append([(lin.weight.detach().T.contiguous(), lin.bias.detach().clone())
+                        for lin in linears])
+    params = [(torch.stack([mem[k][0] for mem in members]),
+               torch.stack([mem[k][1] for mem in members])) for k in range(len(sizes) - 1)]
+    return Ensemble(params, output, losses.numpy(), steps)
+
+
+def heldout_errors(pred: ArrayLike, y: ArrayLike) -> dict[str, NDArray[np.float64]]:
+    """Held-out errors of each member: MSE, RMSE and max of the per-transition Euclidean error.
+
+    Parameters
+    ----------
+    pred : array_like, shape (M, P, d_out)
+        Predictions of ``M`` members on ``P`` held-out transitions.
+    y : array_like, shape (P, d_out) or (P,)
+        Targets.
+
+    Returns
+    -------
+    dict
+        ``{"mse", "rmse", "max"}``, each of shape ``(M,)``. With
+        :math:`e_i=\\|\\hat y_i-y_i\\|_2`: MSE :math:`=\\operatorname{mean}_i e_i^2`, RMSE its
+        square root, max :math:`=\\max_i e_i`, an empirical sup-norm error (an estimate, from
+        below, of Eq. (1)'s :math:`\\varepsilon`).
+    """
+    p = np.asarray(pred, dtype=float)
+    t = np.asarray(y, dtype=float)
+    if t.ndim == 1:
+        t = t[:, None]
+    if p.ndim != 3 or p.shape[1:] != t.shape:
+        raise ValueError(
+            f"pred must be (M, P, d_out) matching y (P, d_out); got {p.shape} and {t.shape}")
+    e2 = np.sum((p - t) ** 2, axis=-1)
+    mse = e2.mean(axis=1)
+    return {"mse": mse, "rmse": np.sqrt(mse), "max": np.sqrt(e2.max(axis=1))}
