@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from imagination.book.records import best_time, write_record
 from imagination.reinforce import (
     random_tabular_mdp,
-    reinforce_estimates,
+    reinforce_estimates_fast,
     reinforce_estimates_loop,
-    sample_rollouts,
 )
-from imagination.timing import best_time, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_reinforce.json"
 
@@ -32,11 +31,6 @@ def parse_args():
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, correctness only")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
-
-
-def fast_estimates(mdp, theta, horizon, uniforms):
-    rollouts = sample_rollouts(mdp, theta, horizon, uniforms.shape[:-2], uniforms=uniforms)
-    return reinforce_estimates(rollouts, mdp.gamma)
 
 
 def main():
@@ -49,7 +43,8 @@ def main():
     uniforms = rng.random((n_rep, n_rollouts, horizon, 2))
 
     repeats = 1 if args.smoke else 5
-    fast, t_fast = best_time(lambda: fast_estimates(mdp, theta, horizon, uniforms), repeats)
+    fast, t_fast = best_time(
+        lambda: reinforce_estimates_fast(mdp, theta, horizon, uniforms), repeats)
     (slow, _), t_loop = best_time(lambda: reinforce_estimates_loop(mdp, theta, horizon, uniforms))
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-10)
     speedup = t_loop / t_fast

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from imagination import teacher_student as ts
-from imagination.timing import best_time, write_record
+from imagination.book.records import best_time, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_teacher_student.json"
 PAPER_SIZES = ts.PAPER_SIZES

@@ -8,7 +8,7 @@ Writes benchmarks/results/book_build_<scale>.json, a dated record the performanc
 import argparse
 from pathlib import Path
 
-from imagination.timing import book_build_record, write_record
+from imagination.book.records import book_build_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 

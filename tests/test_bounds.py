@@ -111,8 +111,10 @@ def test_bounds_broadcast_over_arrays():
         (lambda: im.return_error_bound(0.1, 0.1, 0.9, 1.0, 1, 0.2), r"contraction condition"),
         (lambda: im.dynamics_multiplier(0.9, -1.0, 1, 0.2), r"L_f must be finite"),
         (lambda: im.return_error_bound_finite(0.1, 0.1, 1.01, 1, 1, 0, 5), r"0 <= gamma <= 1"),
-        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 0), r"horizon must be an integer >= 1"),
-        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 2.5), r"horizon must be an integer >= 1"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 0),
+         r"horizon must be an integer >= 1"),
+        (lambda: im.return_error_bound_finite(0.1, 0.1, 0.9, 1, 1, 0, 2.5),
+         r"horizon must be an integer >= 1"),
         (lambda: im.compounding_rate(1.0, -0.5), r"L_pi must be finite"),
     ],
 )

@@ -408,7 +408,7 @@ def test_allocate_non_positive_budget_or_cost(good, capsys, option, value, fragm
      ["argument --L-f: must be >= 0"]),
     # gamma L_f (1 + L_pi) = 0.9 * 1 * 1.5 = 1.35 >= 1: Lemma 1 does not apply
     (["--gamma", "0.9", "--L-f", "1", "--L-r", "1", "--L-pi", "0.5"],
-     ["contraction condition", "= 1.35"]),
+     ["contraction condition", "got 1.35"]),
     (["--gamma", "0", "--L-f", "1", "--L-r", "1", "--L-pi", "0.5"], ["multiplier m = 0"]),
     (["--gamma", "0.9", "--L-f", "0.5", "--L-r", "0", "--L-pi", "0"], ["multiplier m = 0"]),
     (["--gamma", "0.9", "--L-f", "0.5"], ["missing --L-r --L-pi"]),

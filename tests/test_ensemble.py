@@ -78,7 +78,8 @@ def test_training_reduces_the_loss_and_predict_shapes(data):
 
 def test_epoch_schedule_and_step_cap(data):
     _, x, _, r = data
-    assert ensemble._n_steps(1000, 256, 200, None) == 200 * 4  # ceil(1000/256) = 4 batches per epoch
+    # ceil(1000/256) = 4 batches per epoch
+    assert ensemble._n_steps(1000, 256, 200, None) == 200 * 4
     assert ensemble._n_steps(1000, 256, 200, 123) == 123
     ens = im.train_ensemble(x[:100], r[:100], n_members=1, epochs=3, batch_size=64, seed=0)
     assert ens.steps == 6  # 2 batches (64 + 36) per epoch

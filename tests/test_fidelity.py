@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.interpolate import PchipInterpolator
 
+import imagination as im
 from imagination.fidelity import (
     GRID_POINTS,
     NOISE_COST_REGIMES,
@@ -277,12 +277,13 @@ def test_corollary2_paper_ties_and_degeneracies():
 def test_noise_cost_regime_of_the_three_regimes(law, c0, expected):
     grid = label_cost_grid(0.01, 10.0)
     assert noise_cost_regime(grid, law, rollout_cost=c0) == expected
-    # sampled arrays: the same answer from the values alone, and from a PCHIP interpolant of the
-    # objective sampled coarsely (PCHIP keeps the monotonicity of the data it interpolates)
+    # sampled arrays: the same answer from the values alone, and from the objective sampled
+    # coarsely and interpolated by the library's PCHIP in log c (MeasuredNoise, here applied to
+    # the objective itself: PCHIP keeps the monotonicity of the data it interpolates)
     assert noise_cost_regime(grid, law(grid), rollout_cost=c0) == expected
     coarse = label_cost_grid(0.01, 10.0, 41)
-    pchip = PchipInterpolator(np.log(coarse), (c0 + coarse) * law(coarse))
-    assert noise_cost_regime(grid, lambda c: pchip(np.log(c)) / (c0 + c),
+    objective = im.MeasuredNoise(coarse, (c0 + coarse) * law(coarse))
+    assert noise_cost_regime(grid, lambda c: objective(c) / (c0 + c),
                              rollout_cost=c0) == expected
 
 

@@ -37,9 +37,11 @@ __all__ = [
     "dynamics_coefficient",
     "dynamics_coefficient_gradient",
     "dynamics_multiplier",
+    "dynamics_term",
     "finite_horizon_multiplier",
     "return_error_bound",
     "return_error_bound_finite",
+    "reward_term",
 ]
 
 # Terms of the finite sum are added in chunks of this many steps (bounded memory for any H).
@@ -357,3 +359,64 @@ def dynamics_coefficient_gradient(
     d_lr = g * (1.0 + lp) / ((1.0 - g) * one_minus)
     d_lp = g * lr / ((1.0 - g) * one_minus**2)
     return as_output(d_lf), as_output(d_lr), as_output(d_lp)
+
+
+def reward_term(eps_rew: ArrayLike, gamma: ArrayLike, horizon: int | None = None) -> Any:
+    r"""The reward term of Lemma 1's bound: :math:`\varepsilon_{\rm rew}/(1-\gamma)` (Eq. (1)).
+
+    With ``horizon`` :math:`H`, the finite-horizon form's
+    :math:`\varepsilon_{\rm rew}\sum_{t<H}\gamma^t`. It involves no Lipschitz constant: the
+    reward error does not compound. :func:`return_error_bound` is this plus
+    :func:`dynamics_term`.
+
+    Parameters
+    ----------
+    eps_rew
+        Sup-norm reward error, >= 0.
+    gamma
+        Discount factor, ``0 <= gamma < 1`` (``<= 1`` with a horizon).
+    horizon
+        ``None`` for Eq. (1), or :math:`H\ge1`.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    if horizon is None:
+        (eps,) = check_nonneg_arrays(eps_rew=eps_rew)
+        return as_output(eps / (1.0 - check_gamma(gamma)))
+    return return_error_bound_finite(0.0, eps_rew, gamma, 0.0, 0.0, 0.0, horizon)
+
+
+def dynamics_term(eps_dyn: ArrayLike, gamma: ArrayLike, L_f: ArrayLike, L_r: ArrayLike,
+                  L_pi: ArrayLike, horizon: int | None = None) -> Any:
+    r"""The dynamics term of Lemma 1's bound (the one that compounds).
+
+    .. math::
+
+       \frac{\gamma L_r(1+L_\pi)}{(1-\gamma)(1-\gamma L_f(1+L_\pi))}\,\varepsilon_{\rm dyn}
+
+    (Eq. (1), contraction needed), or with ``horizon`` :math:`H` the finite-horizon form's
+    :math:`L_r(1+L_\pi)\,\varepsilon_{\rm dyn}\sum_{t<H}\gamma^t\sum_{k<t}L^k` (any
+    :math:`L_f`). :func:`return_error_bound` is :func:`reward_term` plus this.
+
+    Parameters
+    ----------
+    eps_dyn, gamma, L_f, L_r, L_pi
+        As in :func:`return_error_bound` (or :func:`return_error_bound_finite`).
+    horizon
+        ``None`` for Eq. (1), or :math:`H\ge1`.
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        As :func:`return_error_bound` (without a horizon: also when the contraction condition
+        fails) or :func:`return_error_bound_finite`.
+    """
+    if horizon is None:
+        return return_error_bound(eps_dyn, 0.0, gamma, L_f, L_r, L_pi)
+    return return_error_bound_finite(eps_dyn, 0.0, gamma, L_f, L_r, L_pi, horizon)

@@ -6,13 +6,15 @@ Two subcommands, each a thin layer over the library (nothing is re-implemented h
     fits the power laws of Eq. (3) to measured learning curves of a dynamics model and a reward
     model (:func:`imagination.fit_power_law`), solves Theorem 1 on the budget line
     :math:`c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B` (:func:`imagination.optimal_allocation`)
-    and reports the split with a 95% interval taken from the joint bootstrap draws of both fits,
-    plus the bound of Eq. (1) when the discount and the Lipschitz constants are given.
+    and reports the split with a 95% interval taken from the joint bootstrap draws of both fits
+    (:func:`imagination.allocation_bootstrap`), plus the bound of Eq. (1) when the discount and
+    the Lipschitz constants are given.
 ``imagination fidelity``
     interpolates measured reward-label noise :math:`\sigma^2(c)` against the label cost per rollout
-    (PCHIP in :math:`\log c`), classifies the shape of the noise term of Corollary 2,
-    :math:`(c_0+c)\,\sigma^2(c)`, at the measured costs (:func:`imagination.noise_cost_regime`)
-    and minimises it on the interpolated curve (:func:`imagination.optimal_label_cost`).
+    (:class:`imagination.MeasuredNoise`, PCHIP in :math:`\log c`), classifies the shape of the
+    noise term of Corollary 2, :math:`(c_0+c)\,\sigma^2(c)`, at the measured costs
+    (:func:`imagination.noise_cost_regime`) and minimises it on the interpolated curve
+    (:func:`imagination.optimal_label_cost`).
 
 Input files are CSV with a header line (``n,error`` or ``cost,noise_variance``); blank lines and
 lines starting with ``#`` are ignored. Bad input (a missing or malformed file, a non-positive
@@ -21,7 +23,8 @@ says what is wrong and where: the file and line, or the option.
 
 Every command is also callable in-process: :func:`main` takes the argument list and returns the
 exit status, :func:`run` returns the result object (:class:`AllocateResult` or
-:class:`FidelityResult`) with its text, JSON and figure.
+:class:`FidelityResult`) with its text, JSON and figure (from :mod:`imagination.viz`). The module
+only parses, calls the library and reports.
 """
 
 from __future__ import annotations
@@ -32,17 +35,20 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from .allocation import MIN_VALID_DRAWS
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from .allocation import Allocation
+    from .allocation import Allocation, AllocationDraws
+    from .fidelity import MeasuredNoise
     from .scaling import PowerLawFit
 
 __all__ = [
@@ -59,7 +65,6 @@ __all__ = [
 DYN_COLUMNS = ("n", "error")
 NOISE_COLUMNS = ("cost", "noise_variance")
 #: Fewer valid joint bootstrap draws than this and no interval is reported.
-MIN_VALID_DRAWS = 40
 
 REGIME_TEXT = {
     "increasing": "rising with c: cheaper labels are better",
@@ -386,12 +391,9 @@ class AllocateResult:
         Theorem 1's optimum on the fitted laws (:func:`imagination.optimal_allocation`).
     bound : float or None
         Eq. (1) at the optimum's errors (needs the constants).
-    draws : dict of ndarray
-        Per valid joint bootstrap draw: ``n_dyn``, ``n_rew``, ``ratio``, ``share_dyn``.
-    excluded : float
-        Fraction of joint draws excluded for a non-positive exponent.
-    n_boot : int
-        Joint draws made.
+    bootstrap : AllocationDraws
+        The optimum re-solved on every valid joint bootstrap draw of both fits
+        (:func:`imagination.allocation_bootstrap`).
     """
 
     dyn: Curve
@@ -405,22 +407,32 @@ class AllocateResult:
     cost_rew: float
     allocation: Allocation
     bound: float | None
-    draws: dict[str, np.ndarray]
-    excluded: float
-    n_boot: int
+    bootstrap: AllocationDraws
 
     @property
     def share_dyn(self) -> float:
         """Budget share of the dynamics samples, ``c_dyn N_dyn / B``."""
         return float(self.allocation.dyn_share)
 
+    @property
+    def draws(self) -> dict[str, np.ndarray]:
+        """Per valid joint bootstrap draw: ``n_dyn``, ``n_rew``, ``ratio``, ``share_dyn``."""
+        b = self.bootstrap
+        return {"n_dyn": b.n_dyn, "n_rew": b.n_rew, "ratio": b.ratio, "share_dyn": b.dyn_share}
+
+    @property
+    def excluded(self) -> float:
+        """Fraction of joint draws excluded for a non-positive exponent."""
+        return self.bootstrap.excluded
+
+    @property
+    def n_boot(self) -> int:
+        """Joint draws made."""
+        return self.bootstrap.n_boot
+
     def interval(self, name: str) -> tuple[float, float] | None:
         """95% percentile interval of ``name`` over the valid joint draws (``None`` if too few)."""
-        values = self.draws[name]
-        if values.size < MIN_VALID_DRAWS:
-            return None
-        lo, hi = np.percentile(values, [2.5, 97.5])
-        return float(lo), float(hi)
+        return self.bootstrap.interval("dyn_share" if name == "share_dyn" else name)
 
     def extrapolated(self) -> dict[str, bool]:
         """Whether the optimal ``N`` of each stream lies outside its measured range of ``n``."""
@@ -504,62 +516,15 @@ class AllocateResult:
         return "\n".join(lines)
 
     def figure(self) -> go.Figure:
-        """Learning curves with their fits, and the objective along the budget line."""
-        from . import viz
-        from .allocation import budget_line_objective
+        """Learning curves with their fits, and the objective along the budget line
+        (:func:`imagination.viz.allocation_figure`)."""
+        from .viz import allocation_figure
 
-        a, c = self.allocation, viz.COLORS
-        traces: list[dict[str, Any]] = []
-        for name, curve, fit, n_opt, eps_opt, color in (
-                ("dynamics", self.dyn, self.dyn_fit, a.n_dyn, a.eps_dyn, c["true"]),
-                ("reward", self.rew, self.rew_fit, a.n_rew, a.eps_rew, c["imagined"])):
-            lo, hi = min(curve.x.min(), n_opt), max(curve.x.max(), n_opt)
-            grid = np.geomspace(lo / 1.5, hi * 1.5, 80)
-            traces += [
-                {"mode": "markers", "x": curve.x, "y": curve.y, "name": f"{name}: measured",
-                 "marker": {"color": color, "size": 5, "opacity": 0.55}},
-                {"mode": "lines", "x": grid, "y": fit.law(grid),
-                 "name": f"{name}: {fit.coef:.3g} N<sup>−{fit.exponent:.3g}</sup>",
-                 "line": {"color": color}},
-                {"mode": "markers", "x": [n_opt], "y": [eps_opt], "name": f"{name}: optimum",
-                 "marker": {"color": color, "symbol": "star", "size": 14,
-                            "line": {"color": "black", "width": 1}}, "showlegend": False},
-            ]
-        share = np.linspace(0.002, 0.998, 400)
-        objective = budget_line_objective(share, self.budget, self.cost_dyn, self.cost_rew,
-                                          self.dyn_fit.law, self.rew_fit.law, self.multiplier)
-        traces += [
-            {"mode": "lines", "x": 100 * share, "y": objective, "xaxis": "x2", "yaxis": "y2",
-             "name": "m ε<sub>dyn</sub> + ε<sub>rew</sub>", "line": {"color": c["neutral"]}},
-            {"mode": "markers", "x": [100 * self.share_dyn], "y": [a.objective], "xaxis": "x2",
-             "yaxis": "y2", "name": "optimal split",
-             "marker": {"color": c["bound"], "symbol": "star", "size": 14}},
-        ]
-        shapes = []
-        share_ci = self.interval("share_dyn")
-        if share_ci:
-            shapes.append({"type": "rect", "xref": "x2", "yref": "y2 domain",
-                           "x0": 100 * share_ci[0], "x1": 100 * share_ci[1], "y0": 0, "y1": 1,
-                           "fillcolor": c["bound"], "opacity": 0.25, "line": {"width": 0}})
-        return viz.figure_from_traces(
-            traces, title="Fitted learning curves and the optimal split",
-            caption="Left: the measured errors (dots), the fitted power laws of Eq. (3) (lines) "
-            "and each model's error at the optimal split (stars). Right: the objective "
-            "m ε_dyn + ε_rew along the budget line against the budget share spent on "
-            "dynamics samples; the star is Theorem 1's optimum and the shaded band its 95% "
-            "bootstrap interval.",
-            alt="Two panels: falling learning curves of the dynamics and the reward model on "
-            "log-log axes with fitted lines; a U-shaped objective against the dynamics budget "
-            "share with its minimum marked and a shaded interval around it.",
-            layout={"xaxis": {"title": "training samples N", "type": "log",
-                              "domain": [0, 0.44]},
-                    "yaxis": {"title": "held-out error", "type": "log"},
-                    "xaxis2": {"title": "budget share on dynamics (%)", "domain": [0.56, 1],
-                               "anchor": "y2", "range": [0, 100]},
-                    "yaxis2": {"title": "m ε<sub>dyn</sub> + ε<sub>rew</sub>", "anchor": "x2",
-                               "range": [0, 3 * a.objective]},
-                    "shapes": shapes, "height": 480,
-                    "legend": {"orientation": "h", "y": -0.2}})
+        return allocation_figure(
+            self.dyn.x, self.dyn.y, self.rew.x, self.rew.y, self.dyn_fit, self.rew_fit,
+            self.allocation, budget=self.budget, cost_dyn=self.cost_dyn,
+            cost_rew=self.cost_rew, multiplier=self.multiplier,
+            share_interval=self.interval("share_dyn"))
 
 
 def _law_dict(curve: Curve, fit: PowerLawFit) -> dict[str, Any]:
@@ -597,13 +562,7 @@ def _multiplier(args: argparse.Namespace) -> tuple[float, dict[str, float] | Non
         raise CommandError(f"the multiplier of Eq. (4) needs --multiplier, or --gamma --L-f "
                            f"--L-r --L-pi together (missing {missing})")
     constants = {name: float(getattr(args, name)) for name in names}
-    rate = constants["gamma"] * im.compounding_rate(constants["L_f"], constants["L_pi"])
-    if rate >= 1:
-        raise CommandError(f"--gamma --L-f --L-pi: the contraction condition gamma L_f (1 + L_pi) "
-                           f"< 1 of Lemma 1 fails: {constants['gamma']:g} x {constants['L_f']:g} "
-                           f"x (1 + {constants['L_pi']:g}) = {rate:.4g}; Eq. (1) and its "
-                           "multiplier hold only below 1")
-    try:
+    try:  # the library checks the contraction condition of Lemma 1
         m = float(im.dynamics_multiplier(**constants))
     except ValueError as exc:
         raise CommandError(f"--gamma --L-f --L-r --L-pi: {exc}") from None
@@ -628,7 +587,7 @@ def allocate(args: argparse.Namespace) -> AllocateResult:
     """Run ``imagination allocate`` on parsed arguments (see :func:`build_parser`)."""
     import imagination as im
 
-    from .allocation import optimal_allocation
+    from .allocation import allocation_bootstrap, optimal_allocation
 
     multiplier, constants = _multiplier(args)
     dyn = read_curve(args.dyn_curve, DYN_COLUMNS)
@@ -639,18 +598,9 @@ def allocate(args: argparse.Namespace) -> AllocateResult:
     alloc = optimal_allocation(*line, dyn_fit.law, rew_fit.law, multiplier)
     bound = (None if constants is None
              else float(im.return_error_bound(alloc.eps_dyn, alloc.eps_rew, **constants)))
-    # Draw i of one fit is paired with draw i of the other: the fits' bootstraps are
-    # independent, so the pairs are draws of the joint sampling distribution of both laws.
-    valid = (dyn_fit.boot[:, 1] > 0) & (rew_fit.boot[:, 1] > 0)
-    boot = [optimal_allocation(*line, im.PowerLaw(*d), im.PowerLaw(*r), multiplier)
-            for d, r in zip(dyn_fit.boot[valid], rew_fit.boot[valid], strict=True)]
-    draws = {key: np.array([getattr(b, field) for b in boot]) for key, field in
-             (("n_dyn", "n_dyn"), ("n_rew", "n_rew"), ("ratio", "ratio"),
-              ("share_dyn", "dyn_share"))}
-    excluded = float(1.0 - valid.mean()) if args.n_boot else 0.0
+    draws = allocation_bootstrap(*line, dyn_fit, rew_fit, multiplier)
     return AllocateResult(dyn, rew, dyn_fit, rew_fit, multiplier, constants, args.budget,
-                          args.cost_dyn, args.cost_rew, alloc, bound, draws, excluded,
-                          args.n_boot)
+                          args.cost_dyn, args.cost_rew, alloc, bound, draws)
 
 
 # --------------------------------------------------------------------------- fidelity
@@ -666,8 +616,8 @@ class FidelityResult:
         The noise measurements read (repeated costs averaged in ``costs``/``noise``).
     costs, noise : ndarray
         Distinct measured costs and their mean noise variances.
-    noise_variance : callable
-        The PCHIP interpolant ``c -> sigma^2(c)`` (in log c) on ``[costs[0], costs[-1]]``.
+    noise_variance : MeasuredNoise
+        The noise model ``c -> sigma^2(c)`` (PCHIP in log c) on ``[costs[0], costs[-1]]``.
     budget, rollout_cost : float
         ``B`` and ``c0``.
     cost : float
@@ -679,7 +629,7 @@ class FidelityResult:
     curve: Curve
     costs: np.ndarray
     noise: np.ndarray
-    noise_variance: Callable[[np.ndarray], np.ndarray]
+    noise_variance: MeasuredNoise
     budget: float
     rollout_cost: float
     cost: float
@@ -747,43 +697,12 @@ class FidelityResult:
         return "\n".join(lines)
 
     def figure(self) -> go.Figure:
-        """The interpolated noise curve and the objective along it, best cost marked."""
-        from . import viz
+        """The interpolated noise curve and the objective along it, best cost marked
+        (:func:`imagination.viz.label_cost_figure`)."""
+        from .viz import label_cost_figure
 
-        c = viz.COLORS
-        grid = np.geomspace(self.costs[0], self.costs[-1], 300)
-        best = float(np.asarray(self.objective(self.cost)))
-        pad = 0.04 * np.log10(self.costs[-1] / self.costs[0])  # keep end points off the axes
-        x_range = [np.log10(self.costs[0]) - pad, np.log10(self.costs[-1]) + pad]
-        traces: list[dict[str, Any]] = [
-            {"mode": "markers", "x": self.curve.x, "y": self.curve.y, "name": "measured σ²",
-             "marker": {"color": c["true"], "size": 7}},
-            {"mode": "lines", "x": grid, "y": self.noise_variance(grid),
-             "name": "PCHIP in log c", "line": {"color": c["true"]}},
-            {"mode": "lines", "x": grid, "y": self.objective(grid), "xaxis": "x2",
-             "yaxis": "y2", "name": f"(c<sub>0</sub> + c) σ²(c), c<sub>0</sub> = "
-             f"{self.rollout_cost:g}",
-             "line": {"color": c["imagined"]}},
-            {"mode": "markers", "x": [self.cost], "y": [best], "xaxis": "x2", "yaxis": "y2",
-             "name": f"best cost c* = {self.cost:.3g}",
-             "marker": {"color": c["bound"], "symbol": "star", "size": 14}},
-        ]
-        return viz.figure_from_traces(
-            traces, title="Label noise against cost, and the noise term it buys",
-            caption="Left: the measured label-noise variance (dots) and its monotone (PCHIP) "
-            "interpolant in log c. Right: the noise term of Corollary 2, (c₀ + c) σ²(c), which "
-            "is proportional to σ²/K for K = B/(c₀ + c) rollouts; the star is the best label "
-            "cost on the measured range.",
-            alt="Two panels against the label cost on a log axis: the noise variance falling "
-            "with cost, and the objective curve with its minimum marked by a star.",
-            layout={"xaxis": {"title": "label cost per rollout c", "type": "log",
-                              "domain": [0, 0.44], "range": x_range},
-                    "yaxis": {"title": "noise variance σ²", "rangemode": "tozero"},
-                    "xaxis2": {"title": "label cost per rollout c", "type": "log",
-                               "domain": [0.56, 1], "anchor": "y2", "range": x_range},
-                    "yaxis2": {"title": "(c<sub>0</sub> + c) σ²(c)", "anchor": "x2",
-                               "rangemode": "tozero"},
-                    "height": 460, "legend": {"orientation": "h", "y": -0.22}})
+        return label_cost_figure(self.noise_variance, self.curve.x, self.curve.y,
+                                 rollout_cost=self.rollout_cost, best_cost=self.cost)
 
 
 def _excess(measured: float, optimum: float) -> str:
@@ -792,32 +711,13 @@ def _excess(measured: float, optimum: float) -> str:
     return f", {measured / optimum - 1:.2%} above c*"
 
 
-def _interpolant(costs: np.ndarray, noise: np.ndarray) -> Callable[[Any], np.ndarray]:
-    from scipy.interpolate import PchipInterpolator
-
-    log_c = np.log(costs)
-    pchip = PchipInterpolator(log_c, noise, extrapolate=False)
-    lo, hi = log_c[0], log_c[-1]
-
-    def noise_variance(c: Any) -> np.ndarray:
-        # Clipped to the measured range (exp(log c) can round past the ends); at a measured
-        # cost the measured value exactly (a clean end stays 0, not 1e-17). PCHIP stays
-        # between neighbouring data, so the clip at 0 only removes rounding.
-        x = np.clip(np.log(np.asarray(c, dtype=float)), lo, hi)
-        at = np.minimum(np.searchsorted(log_c, x), log_c.size - 1)
-        return np.where(log_c[at] == x, noise[at], np.maximum(pchip(x), 0.0))
-
-    return noise_variance
-
-
 def fidelity(args: argparse.Namespace) -> FidelityResult:
     """Run ``imagination fidelity`` on parsed arguments (see :func:`build_parser`)."""
     import imagination as im
 
     curve = read_curve(args.noise_curve, NOISE_COLUMNS, y_min_exclusive=False)
-    costs, group = np.unique(curve.x, return_inverse=True)
-    noise = np.bincount(group, weights=curve.y) / np.bincount(group)
-    sigma2 = _interpolant(costs, noise)
+    sigma2 = im.MeasuredNoise.from_measurements(curve.x, curve.y)
+    costs, noise = sigma2.costs, sigma2.noise
     c_min, c_max, c0 = float(costs[0]), float(costs[-1]), args.rollout_cost
     cost = float(im.optimal_label_cost(sigma2, c_min, c_max, rollout_cost=c0))
     # The shape is judged at the measured costs: between them the interpolant only guesses,

@@ -61,6 +61,7 @@ __all__ = [
     "BoundedFidelity",
     "BudgetedMSE",
     "BudgetedTraining",
+    "MeasuredNoise",
     "NoiseFloor",
     "PowerLawNoise",
     "budgeted_gradient_mse",
@@ -537,6 +538,80 @@ class NoiseFloor:
         if self.floor == 0:
             return hi  # Psi = c0 A / c + A falls
         return _clip(float(np.sqrt(num / self.floor)), lo, hi)
+
+
+@dataclass(frozen=True, eq=False)
+class MeasuredNoise:
+    r"""Measured label noise: :math:`\sigma^2(c)` interpolated between measured costs.
+
+    The fourth noise model beside the three regimes of Corollary 2, for your own measurements
+    (``imagination fidelity``, chapter 8): a PCHIP interpolant of the measured variances in
+    :math:`\log c`, which keeps every monotone stretch of the data monotone and never overshoots
+    its neighbours (so it stays :math:`\ge0`), equal to the measured value at a measured cost,
+    and defined only on the measured range :math:`[c_1, c_K]` (no extrapolation).
+
+    Parameters
+    ----------
+    costs
+        The distinct measured costs, strictly increasing, > 0 (at least two).
+    noise
+        The measured variance at each cost, >= 0 (0: clean labels).
+
+    Use :meth:`from_measurements` for raw rows (repeated costs are averaged).
+    """
+
+    costs: NDArray[np.float64]
+    noise: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        from scipy.interpolate import PchipInterpolator
+
+        c = np.array(self.costs, dtype=float)
+        v = np.array(self.noise, dtype=float)
+        if c.ndim != 1 or c.size < 2 or v.shape != c.shape:
+            raise ValueError(f"costs and noise must be 1-D arrays of the same length >= 2, got "
+                             f"shapes {c.shape} and {v.shape}")
+        if not np.all(np.isfinite(c) & (c > 0)) or np.any(np.diff(c) <= 0):
+            raise ValueError("costs must be finite, > 0 and strictly increasing (average "
+                             "repeated costs with MeasuredNoise.from_measurements)")
+        if not np.all(np.isfinite(v) & (v >= 0)):
+            raise ValueError("noise must hold finite variances >= 0")
+        for name, arr in (("costs", c), ("noise", v)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "_log_c", np.log(c))
+        object.__setattr__(self, "_pchip", PchipInterpolator(self._log_c, v, extrapolate=False))
+
+    @classmethod
+    def from_measurements(cls, costs: ArrayLike, noise: ArrayLike) -> MeasuredNoise:
+        """The noise model of raw measurements: rows with the same cost are averaged."""
+        c = np.asarray(costs, dtype=float)
+        v = np.asarray(noise, dtype=float)
+        if c.ndim != 1 or v.shape != c.shape:
+            raise ValueError(f"costs and noise must be 1-D arrays of the same length, got "
+                             f"shapes {c.shape} and {v.shape}")
+        distinct, group = np.unique(c, return_inverse=True)
+        if distinct.size < 2:
+            raise ValueError("need measurements at two or more distinct costs")
+        return cls(distinct, np.bincount(group, weights=v) / np.bincount(group))
+
+    def __call__(self, c: ArrayLike) -> Any:
+        r""":math:`\sigma^2(c)` for costs on the measured range (float for a scalar)."""
+        c_arr = _check_costs(c)
+        log_c = np.log(c_arr)
+        lo, hi = self._log_c[0], self._log_c[-1]
+        # exp(log c) can round just past an end: allow that much, refuse real extrapolation
+        slack = 1e-12 * max(1.0, abs(lo), abs(hi))
+        if np.any(log_c < lo - slack) or np.any(log_c > hi + slack):
+            raise ValueError(f"MeasuredNoise is defined on the measured costs "
+                             f"[{self.costs[0]:.6g}, {self.costs[-1]:.6g}]; got c from "
+                             f"{c_arr.min():.6g} to {c_arr.max():.6g}")
+        x = np.clip(log_c, lo, hi)
+        at = np.minimum(np.searchsorted(self._log_c, x), self._log_c.size - 1)
+        # at a measured cost the measured value exactly (a clean end stays 0, not 1e-17); PCHIP
+        # stays between neighbouring data, so the clip at 0 only removes rounding
+        out = np.where(self._log_c[at] == x, self.noise[at], np.maximum(self._pchip(x), 0.0))
+        return as_output(out)
 
 
 # --------------------------------------------------------------------------- measurement

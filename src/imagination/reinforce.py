@@ -69,6 +69,7 @@ __all__ = [
     "random_linear_gaussian_system",
     "random_tabular_mdp",
     "reinforce_estimates",
+    "reinforce_estimates_fast",
     "reinforce_estimates_loop",
     "reward_noise",
     "sample_linear_rollouts",
@@ -484,6 +485,31 @@ def reinforce_estimates(
     # sum_t coef_t * score_t as one batched (1 x H) @ (H x SA) product per rollout.
     per_rollout = coef[..., None, :] @ rollouts.scores.reshape(*batch, H, S * A)
     return per_rollout.reshape(*batch, S, A).mean(axis=-3)
+
+
+def reinforce_estimates_fast(
+    mdp: TabularMDP,
+    theta: ArrayLike,
+    horizon: int,
+    uniforms: ArrayLike,
+    *,
+    rewards: ArrayLike | None = None,
+    weighting: str = "discounted",
+) -> NDArray[np.float64]:
+    """REINFORCE estimates on pre-drawn uniforms: :func:`sample_rollouts` then
+    :func:`reinforce_estimates`, the fast path of :func:`reinforce_estimates_loop`.
+
+    Both consume the same ``uniforms`` (shape ``shape + (horizon, 2)``), so they visit the same
+    trajectories and give the same estimates (the benchmark and the performance chapter compare
+    them).
+
+    Returns
+    -------
+    ndarray, shape ``shape[:-1] + (S, A)``
+    """
+    u = np.asarray(uniforms, dtype=float)
+    rollouts = sample_rollouts(mdp, theta, horizon, u.shape[:-2], uniforms=u)
+    return reinforce_estimates(rollouts, mdp.gamma, rewards=rewards, weighting=weighting)
 
 
 def reinforce_estimates_loop(

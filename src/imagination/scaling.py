@@ -93,6 +93,32 @@ class PowerLawFit:
     boot: np.ndarray = field(repr=False)
     boot_method: str = "rows within n"
 
+    def band(self, n: ArrayLike, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise percentile band of the fitted law at ``n`` over the bootstrap draws.
+
+        Each joint draw ``(A, exponent)`` of :attr:`boot` gives a law; the band holds, at every
+        ``n``, the central ``level`` of their values.
+
+        Returns
+        -------
+        lo, hi : ndarray
+            Same shape as ``n``.
+
+        Raises
+        ------
+        ValueError
+            If the fit has no bootstrap draws or ``level`` is not in (0, 1).
+        """
+        if self.boot.shape[0] == 0:
+            raise ValueError("this fit has no bootstrap draws (fit with n_boot > 0)")
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        x = np.asarray(n, dtype=float)
+        values = self.boot[:, :1] * x.reshape(1, -1) ** -self.boot[:, 1:]
+        tail = 50.0 * (1.0 - level)
+        lo, hi = np.percentile(values, [tail, 100.0 - tail], axis=0)
+        return lo.reshape(x.shape), hi.reshape(x.shape)
+
 
 def _log_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slope and intercept of y on x along the last axis (x shared, y batched)."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .book.scale import is_static
 
@@ -44,9 +45,13 @@ __all__ = [
     "TEMPLATE_NAME",
     "LiveFigure",
     "Parameter",
+    "allocation_figure",
     "apply_style",
     "figure_from_traces",
     "interactive_figure",
+    "label_cost_figure",
+    "subplot_axes",
+    "subplot_layout",
 ]
 
 #: Okabe-Ito colours by role; distinguishable under the common colour-vision deficiencies.
@@ -650,3 +655,212 @@ def interactive_figure(func: Callable[..., Any], parameters: Sequence[Parameter]
     if mode == "live":
         return LiveFigure(func, parameters, **style)
     return _static_figure(func, parameters, swept, **style)
+
+
+# --------------------------------------------------------------------------- subplot grids
+
+
+def subplot_layout(rows: int, cols: int, titles: Sequence[str], *,
+                   spacing: Mapping[str, float] | None = None, height: int = 600,
+                   legend_rows: int = 1, **axes: Mapping[str, Any]) -> dict[str, Any]:
+    """A layout dict for a grid of panels, with the title and a horizontal legend on top.
+
+    plotly's ``make_subplots`` grid (axes ``x``, ``y`` for panel 1, ``xk``, ``yk`` for panel
+    ``k``; see :func:`subplot_axes`), without its template, plus the legend and title placed in
+    pixels from the top of the figure so that they never cover a panel.
+
+    Parameters
+    ----------
+    rows, cols
+        Grid size.
+    titles
+        One title per panel.
+    spacing
+        Overrides of ``horizontal_spacing`` (default 0.1) and ``vertical_spacing`` (0.2).
+    height
+        Figure height in pixels.
+    legend_rows
+        Rows of legend entries to leave room for above the panels.
+    **axes
+        Settings merged into the named axes, e.g. ``xaxis2={"type": "log"}``.
+
+    Returns
+    -------
+    dict
+        For ``layout=`` of :func:`figure_from_traces` or :func:`interactive_figure`.
+    """
+    from plotly.subplots import make_subplots
+
+    kw = {"horizontal_spacing": 0.1, "vertical_spacing": 0.2} | dict(spacing or {})
+    lay = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
+                        **kw).layout.to_plotly_json()
+    lay = {k: v for k, v in lay.items() if k != "template"}
+    for name, settings in axes.items():
+        if name not in lay:
+            raise ValueError(f"no axis {name!r} in a {rows} x {cols} grid")
+        lay[name] = lay[name] | dict(settings)
+    legend = {"orientation": "h", "x": 0, "yref": "container", "y": 1 - 44 / height,
+              "yanchor": "top"}
+    return lay | {"height": height, "margin": {"t": 80 + 24 * legend_rows}, "legend": legend,
+                  "title": {"y": 1 - 10 / height, "yanchor": "top"}}
+
+
+def subplot_axes(panel: int) -> dict[str, str]:
+    """The axis names of panel ``panel`` (1-based) of a :func:`subplot_layout` grid, for a trace."""
+    if isinstance(panel, bool) or not isinstance(panel, int) or panel < 1:
+        raise ValueError(f"panel must be an integer >= 1, got {panel!r}")
+    suffix = "" if panel == 1 else str(panel)
+    return {"xaxis": "x" + suffix, "yaxis": "y" + suffix}
+
+
+# --------------------------------------------------------------------------- figures of results
+
+
+def allocation_figure(dyn_n: ArrayLike, dyn_err: ArrayLike, rew_n: ArrayLike, rew_err: ArrayLike,
+                      dyn_fit: Any, rew_fit: Any, allocation: Any, *, budget: float,
+                      cost_dyn: float, cost_rew: float, multiplier: float,
+                      share_interval: tuple[float, float] | None = None) -> go.Figure:
+    r"""Theorem 1 on measured learning curves: the fits and the objective on the budget line.
+
+    Left: the measured errors, the fitted power laws of Eq. (3) and each model's error at the
+    optimum. Right: :math:`m\varepsilon_{\rm dyn}+\varepsilon_{\rm rew}` along the budget line
+    (:func:`~imagination.allocation.budget_line_objective`) against the dynamics budget share,
+    the optimum marked and, if given, its interval shaded. Used by ``imagination allocate --plot``
+    and chapter 8.
+
+    Parameters
+    ----------
+    dyn_n, dyn_err, rew_n, rew_err
+        The measured learning curves (sample sizes and errors).
+    dyn_fit, rew_fit
+        Their fits (:class:`~imagination.scaling.PowerLawFit`, or anything with ``coef``,
+        ``exponent`` and a callable ``law``).
+    allocation
+        The optimum (:class:`~imagination.allocation.Allocation`).
+    budget, cost_dyn, cost_rew, multiplier
+        The budget line and the multiplier of Eq. (4).
+    share_interval
+        An interval of the dynamics budget share (fractions), e.g. a bootstrap interval.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    from .allocation import budget_line_objective
+
+    a, c = allocation, COLORS
+    traces: list[dict[str, Any]] = []
+    for name, n, err, fit, n_opt, eps_opt, color in (
+            ("dynamics", dyn_n, dyn_err, dyn_fit, a.n_dyn, a.eps_dyn, c["true"]),
+            ("reward", rew_n, rew_err, rew_fit, a.n_rew, a.eps_rew, c["imagined"])):
+        n = np.asarray(n, dtype=float)
+        lo, hi = min(n.min(), n_opt), max(n.max(), n_opt)
+        grid = np.geomspace(lo / 1.5, hi * 1.5, 80)
+        traces += [
+            {"mode": "markers", "x": n, "y": np.asarray(err, dtype=float),
+             "name": f"{name}: measured",
+             "marker": {"color": color, "size": 5, "opacity": 0.55}},
+            {"mode": "lines", "x": grid, "y": fit.law(grid),
+             "name": f"{name}: {fit.coef:.3g} N<sup>−{fit.exponent:.3g}</sup>",
+             "line": {"color": color}},
+            {"mode": "markers", "x": [n_opt], "y": [eps_opt], "name": f"{name}: optimum",
+             "marker": {"color": color, "symbol": "star", "size": 14,
+                        "line": {"color": "black", "width": 1}}, "showlegend": False},
+        ]
+    share = np.linspace(0.002, 0.998, 400)
+    objective = budget_line_objective(share, budget, cost_dyn, cost_rew, dyn_fit.law,
+                                      rew_fit.law, multiplier)
+    traces += [
+        {"mode": "lines", "x": 100 * share, "y": objective, "xaxis": "x2", "yaxis": "y2",
+         "name": "m ε<sub>dyn</sub> + ε<sub>rew</sub>", "line": {"color": c["neutral"]}},
+        {"mode": "markers", "x": [100 * a.dyn_share], "y": [a.objective], "xaxis": "x2",
+         "yaxis": "y2", "name": "optimal split",
+         "marker": {"color": c["bound"], "symbol": "star", "size": 14}},
+    ]
+    shapes = []
+    if share_interval:
+        shapes.append({"type": "rect", "xref": "x2", "yref": "y2 domain",
+                       "x0": 100 * share_interval[0], "x1": 100 * share_interval[1], "y0": 0,
+                       "y1": 1, "fillcolor": c["bound"], "opacity": 0.25, "line": {"width": 0}})
+    return figure_from_traces(
+        traces, title="Fitted learning curves and the optimal split",
+        caption="Left: the measured errors (dots), the fitted power laws of Eq. (3) (lines) "
+        "and each model's error at the optimal split (stars). Right: the objective "
+        "m ε_dyn + ε_rew along the budget line against the budget share spent on "
+        "dynamics samples; the star is Theorem 1's optimum and the shaded band its 95% "
+        "bootstrap interval.",
+        alt="Two panels: falling learning curves of the dynamics and the reward model on "
+        "log-log axes with fitted lines; a U-shaped objective against the dynamics budget "
+        "share with its minimum marked and a shaded interval around it.",
+        layout={"xaxis": {"title": "training samples N", "type": "log", "domain": [0, 0.44]},
+                "yaxis": {"title": "held-out error", "type": "log"},
+                "xaxis2": {"title": "budget share on dynamics (%)", "domain": [0.56, 1],
+                           "anchor": "y2", "range": [0, 100]},
+                "yaxis2": {"title": "m ε<sub>dyn</sub> + ε<sub>rew</sub>", "anchor": "x2",
+                           "range": [0, 3 * a.objective]},
+                "shapes": shapes, "height": 480, "legend": {"orientation": "h", "y": -0.2}})
+
+
+def label_cost_figure(noise_variance: Callable[[Any], Any], costs: ArrayLike, noise: ArrayLike,
+                      *, rollout_cost: float, best_cost: float) -> go.Figure:
+    r"""Corollary 2 on measured label noise: the noise curve and the objective it gives.
+
+    Left: the measured variances and the noise model between them. Right: the noise term of
+    Corollary 2, :math:`(c_0+c)\,\sigma^2(c)` (:func:`~imagination.fidelity.label_cost_objective`),
+    with the best label cost marked. Used by ``imagination fidelity --plot`` and chapter 8.
+
+    Parameters
+    ----------
+    noise_variance
+        The noise model :math:`c\mapsto\sigma^2(c)` (e.g.
+        :class:`~imagination.fidelity.MeasuredNoise`), defined from the smallest to the largest
+        measured cost.
+    costs, noise
+        The measurements (rows; repeated costs allowed).
+    rollout_cost, best_cost
+        :math:`c_0` and the best cost found.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    from .fidelity import label_cost_objective
+
+    c = COLORS
+    x = np.asarray(costs, dtype=float)
+    lo, hi = float(x.min()), float(x.max())
+    grid = np.geomspace(lo, hi, 300)
+    best = float(np.asarray(label_cost_objective(best_cost, noise_variance,
+                                                 rollout_cost=rollout_cost)))
+    pad = 0.04 * np.log10(hi / lo)  # keep end points off the axes
+    x_range = [np.log10(lo) - pad, np.log10(hi) + pad]
+    traces: list[dict[str, Any]] = [
+        {"mode": "markers", "x": x, "y": np.asarray(noise, dtype=float), "name": "measured σ²",
+         "marker": {"color": c["true"], "size": 7}},
+        {"mode": "lines", "x": grid, "y": noise_variance(grid), "name": "PCHIP in log c",
+         "line": {"color": c["true"]}},
+        {"mode": "lines", "x": grid,
+         "y": label_cost_objective(grid, noise_variance, rollout_cost=rollout_cost),
+         "xaxis": "x2", "yaxis": "y2",
+         "name": f"(c<sub>0</sub> + c) σ²(c), c<sub>0</sub> = {rollout_cost:g}",
+         "line": {"color": c["imagined"]}},
+        {"mode": "markers", "x": [best_cost], "y": [best], "xaxis": "x2", "yaxis": "y2",
+         "name": f"best cost c* = {best_cost:.3g}",
+         "marker": {"color": c["bound"], "symbol": "star", "size": 14}},
+    ]
+    return figure_from_traces(
+        traces, title="Label noise against cost, and the noise term it buys",
+        caption="Left: the measured label-noise variance (dots) and its monotone (PCHIP) "
+        "interpolant in log c. Right: the noise term of Corollary 2, (c₀ + c) σ²(c), which "
+        "is proportional to σ²/K for K = B/(c₀ + c) rollouts; the star is the best label "
+        "cost on the measured range.",
+        alt="Two panels against the label cost on a log axis: the noise variance falling "
+        "with cost, and the objective curve with its minimum marked by a star.",
+        layout={"xaxis": {"title": "label cost per rollout c", "type": "log",
+                          "domain": [0, 0.44], "range": x_range},
+                "yaxis": {"title": "noise variance σ²", "rangemode": "tozero"},
+                "xaxis2": {"title": "label cost per rollout c", "type": "log",
+                           "domain": [0.56, 1], "anchor": "y2", "range": x_range},
+                "yaxis2": {"title": "(c<sub>0</sub> + c) σ²(c)", "anchor": "x2",
+                           "rangemode": "tozero"},
+                "height": 460, "legend": {"orientation": "h", "y": -0.22}})
