@@ -435,7 +435,7 @@ class AllocationDraws:
         values = getattr(self, name)
         if values.size < MIN_VALID_DRAWS:
             return None
-        tail = 50.0 * (1.0 - level)
+        tail = (100.0 - 100.0 * level) / 2  # in percent: exactly 2.5 for level 0.95
         lo, hi = np.percentile(values, [tail, 100.0 - tail])
         return float(lo), float(hi)
 

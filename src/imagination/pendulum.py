@@ -707,7 +707,7 @@ def surface_split_interval(sizes: ArrayLike, per_seed: ArrayLike, budget: float,
     draws = rng.integers(0, E.shape[0], size=(n_boot, E.shape[0]))
     ratios = [np.divide(*surface_optimal_split(sizes, E[k].mean(axis=0), budget, cost_dyn,
                                                cost_rew)) for k in draws]
-    tail = (1.0 - level) / 2
+    tail = (100.0 - 100.0 * level) / 200  # exactly 0.025 for level 0.95
     return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail))
 
 

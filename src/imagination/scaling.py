@@ -115,7 +115,7 @@ class PowerLawFit:
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
         x = np.asarray(n, dtype=float)
         values = self.boot[:, :1] * x.reshape(1, -1) ** -self.boot[:, 1:]
-        tail = 50.0 * (1.0 - level)
+        tail = (100.0 - 100.0 * level) / 2  # in percent: exactly 2.5 for level 0.95
         lo, hi = np.percentile(values, [tail, 100.0 - tail], axis=0)
         return lo.reshape(x.shape), hi.reshape(x.shape)
 

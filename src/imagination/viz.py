@@ -660,8 +660,8 @@ def interactive_figure(func: Callable[..., Any], parameters: Sequence[Parameter]
 # --------------------------------------------------------------------------- subplot grids
 
 
-def subplot_layout(rows: int, cols: int, titles: Sequence[str], *,
-                   spacing: Mapping[str, float] | None = None, height: int = 600,
+def subplot_layout(rows: int, cols: int, titles: Sequence[str],
+                   grid: Mapping[str, Any] | None = None, *, height: int = 600,
                    legend_rows: int = 1, **axes: Mapping[str, Any]) -> dict[str, Any]:
     """A layout dict for a grid of panels, with the title and a horizontal legend on top.
 
@@ -675,8 +675,9 @@ def subplot_layout(rows: int, cols: int, titles: Sequence[str], *,
         Grid size.
     titles
         One title per panel.
-    spacing
-        Overrides of ``horizontal_spacing`` (default 0.1) and ``vertical_spacing`` (0.2).
+    grid
+        More ``make_subplots`` keywords (``specs``, ``column_widths``, ...), and overrides of
+        ``horizontal_spacing`` (default 0.1) and ``vertical_spacing`` (0.2).
     height
         Figure height in pixels.
     legend_rows
@@ -691,7 +692,7 @@ def subplot_layout(rows: int, cols: int, titles: Sequence[str], *,
     """
     from plotly.subplots import make_subplots
 
-    kw = {"horizontal_spacing": 0.1, "vertical_spacing": 0.2} | dict(spacing or {})
+    kw = {"horizontal_spacing": 0.1, "vertical_spacing": 0.2} | dict(grid or {})
     lay = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
                         **kw).layout.to_plotly_json()
     lay = {k: v for k, v in lay.items() if k != "template"}
