@@ -248,3 +248,74 @@ def test_allocation_accepts_a_fit_as_law():
     a = optimal_allocation(100.0, 1.0, 1.0, fit, PowerLaw(1.0, 0.5), 2.0)
     b = optimal_allocation(100.0, 1.0, 1.0, fit.law, PowerLaw(1.0, 0.5), 2.0)
     assert a == b
+
+
+# --------------------------------------------------------------------------- the budget line
+
+
+@given(st.floats(-30, 30), st.floats(1.0, 1e6), st.floats(0.01, 100), st.floats(0.01, 100))
+def test_budget_line_points_lie_on_the_line_and_agree_between_parametrisations(u, B, c_d, c_r):
+    n_dyn, n_rew = im.budget_line(B, c_d, c_r, log_odds=u)
+    assert c_d * n_dyn + c_r * n_rew == pytest.approx(B, rel=1e-12)
+    # the share and the log-odds describe the same point; a share near 1 (or 0) forms 1 - x
+    # (or x) with cancellation, relative error up to eps / min(x, 1 - x): the reason the library
+    # works in log-odds
+    x = 1 / (1 + np.exp(-u))
+    if 1e-12 < x < 1 - 1e-12:
+        by_share = im.budget_line(B, c_d, c_r, dyn_share=x)
+        rtol = 8 * np.finfo(float).eps / min(x, 1 - x)
+        np.testing.assert_allclose(by_share, (n_dyn, n_rew), rtol=rtol)
+    log_dyn, log_rew = im.budget_line(B, c_d, c_r, log_odds=u, log=True)
+    np.testing.assert_allclose((np.exp(log_dyn), np.exp(log_rew)), (n_dyn, n_rew), rtol=1e-12)
+
+
+def test_budget_line_takes_complex_log_odds_for_the_complex_step():
+    # d log N_dyn / du = 1 - x: the complex step gives it to rounding
+    u, h = 0.7, 1e-30
+    log_dyn, _ = im.budget_line(10.0, 2.0, 1.0, log_odds=u + 1j * h, log=True)
+    assert log_dyn.imag / h == pytest.approx(1 - 1 / (1 + np.exp(-u)), rel=1e-14)
+
+
+def test_budget_line_rejects_bad_input():
+    with pytest.raises(ValueError, match="exactly one of dyn_share and log_odds"):
+        im.budget_line(1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="exactly one of dyn_share and log_odds"):
+        im.budget_line(1.0, 1.0, 1.0, dyn_share=0.5, log_odds=0.0)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        im.budget_line(1.0, 1.0, 1.0, dyn_share=[0.5, 1.0])
+    with pytest.raises(ValueError, match="cost_rew must be finite and > 0"):
+        im.budget_line(1.0, 1.0, 0.0, dyn_share=0.5)
+
+
+# --------------------------------------------------------------------------- the bootstrap
+
+
+def test_allocation_bootstrap_resolves_every_valid_draw():
+    rng = np.random.default_rng(3)
+    n = np.repeat([1e3, 3e3, 1e4, 3e4], 5)
+    dyn = im.fit_power_law(n, 0.5 * n**-0.2 * np.exp(0.05 * rng.standard_normal(n.size)),
+                           n_boot=200, rng=rng)
+    rew = im.fit_power_law(n, 20 * n**-0.8 * np.exp(0.05 * rng.standard_normal(n.size)),
+                           n_boot=200, rng=rng)
+    draws = im.allocation_bootstrap(1e5, 1.0, 3.0, dyn, rew, 2.0)
+    assert draws.n_boot == 200 and draws.n_valid == 200 and draws.excluded == 0.0
+    # draw 17 by hand: the pair of the two fits' 17th draws
+    a = optimal_allocation(1e5, 1.0, 3.0, PowerLaw(*dyn.boot[17]), PowerLaw(*rew.boot[17]), 2.0)
+    assert (draws.ratio[17], draws.n_dyn[17], draws.dyn_share[17]) == (a.ratio, a.n_dyn,
+                                                                        a.dyn_share)
+    lo, hi = draws.interval("ratio")
+    assert lo == np.percentile(draws.ratio, 2.5) and hi == np.percentile(draws.ratio, 97.5)
+    point = optimal_allocation(1e5, 1.0, 3.0, dyn.law, rew.law, 2.0).ratio
+    assert lo < point < hi
+
+
+def test_allocation_bootstrap_excludes_draws_without_an_optimum():
+    boot = np.array([[1.0, 0.5]] * 30 + [[1.0, -0.1]] * 10)
+    fit = SimpleNamespace(boot=boot)
+    draws = im.allocation_bootstrap(100.0, 1.0, 1.0, fit, fit, 1.0)
+    assert draws.n_valid == 30 and draws.excluded == 0.25
+    assert draws.interval("n_dyn") is None  # fewer than MIN_VALID_DRAWS
+    with pytest.raises(ValueError, match="name must be one of"):
+        draws.interval("share")
+    with pytest.raises(ValueError, match=r"must both have shape"):
+        im.allocation_bootstrap(100.0, 1.0, 1.0, fit, SimpleNamespace(boot=boot[:5]), 1.0)

@@ -211,3 +211,24 @@ def test_dynamics_coefficient_rejects_no_contraction_and_bad_gamma():
         dynamics_coefficient(0.5, 0.1, -1.0, 0.2)
 
 
+@given(err, err, unit, const, const, const)
+def test_eq1_is_its_reward_term_plus_its_dynamics_term(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi):
+    if gamma * L_f * (1 + L_pi) >= 1:
+        with pytest.raises(ValueError, match="contraction"):
+            im.dynamics_term(eps_dyn, gamma, L_f, L_r, L_pi)
+        return
+    total = im.return_error_bound(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi)
+    reward, dynamics = im.reward_term(eps_rew, gamma), im.dynamics_term(eps_dyn, gamma, L_f, L_r,
+                                                                         L_pi)
+    assert reward == pytest.approx(eps_rew / (1 - gamma), rel=1e-15)
+    assert reward + dynamics == pytest.approx(total, rel=1e-12, abs=1e-300)
+
+
+@given(err, err, st.floats(0.0, 1.0), const, const, const, st.integers(1, 60))
+def test_finite_bound_is_its_reward_term_plus_its_dynamics_term(eps_dyn, eps_rew, gamma, L_f, L_r,
+                                                                L_pi, horizon):
+    total = im.return_error_bound_finite(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, horizon)
+    reward = im.reward_term(eps_rew, gamma, horizon)
+    dynamics = im.dynamics_term(eps_dyn, gamma, L_f, L_r, L_pi, horizon)
+    assert reward == pytest.approx(eps_rew * sum(gamma**t for t in range(horizon)), rel=1e-12)
+    assert reward + dynamics == pytest.approx(total, rel=1e-12, abs=1e-300)

@@ -456,3 +456,36 @@ def test_budgeted_training_spends_the_budget_and_ascends(bed):
                 "rollout_cost": 1.0} | kwargs
         with pytest.raises(ValueError):
             budgeted_training(mdp, theta, H, **args)
+
+
+# --------------------------------------------------------------------------- measured noise
+
+
+def test_measured_noise_interpolates_and_keeps_monotone_data_monotone():
+    costs = np.array([0.1, 0.3, 1.0, 3.0, 10.0])
+    noise = np.array([2.0, 1.0, 0.5, 0.4, 0.0])  # falling, clean at the dearest cost
+    model = im.MeasuredNoise(costs, noise)
+    np.testing.assert_array_equal(model(costs), noise)  # exact at the measurements
+    grid = label_cost_grid(0.1, 10.0, 2001)
+    values = model(grid)
+    assert np.all(np.diff(values) <= 1e-15) and np.all(values >= 0)  # monotone, no overshoot
+    assert model(10.0) == 0.0 and type(model(1.0)) is float
+
+
+def test_measured_noise_from_rows_averages_repeated_costs():
+    model = im.MeasuredNoise.from_measurements([1.0, 2.0, 1.0, 2.0, 4.0], [1.0, 0.4, 3.0, 0.6, 0.1])
+    np.testing.assert_array_equal(model.costs, [1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(model.noise, [2.0, 0.5, 0.1])
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: im.MeasuredNoise([1.0], [1.0]), "length >= 2"),
+    (lambda: im.MeasuredNoise([2.0, 1.0], [1.0, 1.0]), "strictly increasing"),
+    (lambda: im.MeasuredNoise([1.0, 2.0], [1.0, -0.1]), "variances >= 0"),
+    (lambda: im.MeasuredNoise.from_measurements([1.0, 1.0], [1.0, 2.0]), "two or more distinct"),
+    (lambda: im.MeasuredNoise([1.0, 2.0], [1.0, 0.5])(2.5), "defined on the measured costs"),
+    (lambda: im.MeasuredNoise([1.0, 2.0], [1.0, 0.5])(0.5), "defined on the measured costs"),
+])
+def test_measured_noise_rejects_bad_input_and_extrapolation(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -191,3 +191,49 @@ def test_pendulum_functions_reject_bad_input(tiny_models):
         im.pendulum_sensitivities(TASK, s0, 5, h=0.0)
     with pytest.raises(ValueError, match="input_blocks"):
         im.lipschitz_block_bounds(tiny_models.dyn, (2, 2))
+
+
+def test_pendulum_shifts_are_the_shifted_returns_of_a_plain_loop():
+    s0 = TASK.start_states(3, np.random.default_rng(11))
+    shifts = im.PendulumShifts(TASK, s0, 20, gamma=0.9)
+    assert shifts.n == 12
+    gap = shifts.value_gap(np.full(12, 1e-3), np.full(12, 2e-3))
+    discount = 0.9 ** np.arange(20)
+    for k, d in enumerate(shifts.directions):  # a plain rollout per start and direction
+        for p in range(3):
+            _, base = im.pendulum_rollout(TASK, s0[p:p + 1], 20)
+            _, moved = im.pendulum_rollout(TASK, s0[p:p + 1], 20, shift=1e-3 * d)
+            expected = (moved - base)[0] @ discount + 2e-3 * discount.sum()
+            assert gap[3 * k + p] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    S_f, _ = im.pendulum_sensitivities(TASK, s0, 20, gamma=0.9)
+    per = np.abs(shifts.value_gap(np.full(12, 1e-4), 0.0)).reshape(4, 3).mean(axis=1) / 1e-4
+    assert S_f == pytest.approx(per.max(), rel=1e-12)
+    with pytest.raises(ValueError, match="unit vectors"):
+        im.PendulumShifts(TASK, s0, 20, directions=np.array([[2.0, 0.0]]))
+
+
+def test_surface_split_interval_resamples_seeds():
+    sizes = np.geomspace(10, 1e4, 13)
+    nd, nr = np.meshgrid(sizes, sizes, indexing="ij")
+    rng = np.random.default_rng(12)
+    per_seed = np.stack([(2 + 0.3 * rng.standard_normal()) * nd**-0.5 + nr**-0.5
+                         for _ in range(5)])
+    lo, hi = im.surface_split_interval(sizes, per_seed, 2e3, 1.0, 1.0, n_boot=50,
+                                       rng=np.random.default_rng(0))
+    point = np.divide(*im.surface_optimal_split(sizes, per_seed.mean(axis=0), 2e3, 1.0, 1.0))
+    assert lo <= point <= hi and lo < hi
+    # the same draws by hand
+    draws = np.random.default_rng(0).integers(0, 5, size=(50, 5))
+    ratios = [np.divide(*im.surface_optimal_split(sizes, per_seed[k].mean(axis=0), 2e3, 1.0,
+                                                  1.0)) for k in draws]
+    assert (lo, hi) == (np.quantile(ratios, 0.025), np.quantile(ratios, 0.975))
+
+
+def test_closed_loop_is_the_models_step_under_the_policy(tiny_models):
+    torch = pytest.importorskip("torch")
+    states = np.random.default_rng(13).uniform(-0.2, 0.2, (tiny_models.n_members, 5, 2))
+    out = tiny_models.closed_loop(torch.from_numpy(states)).detach().numpy()
+    np.testing.assert_allclose(out, tiny_models.dynamics(states), rtol=1e-6, atol=1e-7)
+    # the policy works on tensors as on arrays
+    z = torch.from_numpy(states)
+    np.testing.assert_array_equal(TASK.policy(z).numpy(), TASK.policy(states))

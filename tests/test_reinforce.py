@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import imagination as im
 import imagination.reinforce as rf
 from imagination.reinforce import (
     NOISE_DISTRIBUTIONS,
@@ -170,6 +171,9 @@ def test_vectorised_estimates_equal_plain_loop(weighting, noisy):
     np.testing.assert_array_equal(rollouts.states, traj[..., 0])
     np.testing.assert_array_equal(rollouts.actions, traj[..., 1])
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    # the one-call fast path is the same computation
+    np.testing.assert_array_equal(
+        im.reinforce_estimates_fast(mdp, theta, 6, u, rewards=rewards, weighting=weighting), fast)
 
 
 @pytest.mark.parametrize("distribution", NOISE_DISTRIBUTIONS)

@@ -105,3 +105,22 @@ def test_eq3_fit_reproducible_with_the_same_generator():
 def test_fit_power_law_rejects_bad_input(n, err, kwargs, match):
     with pytest.raises(ValueError, match=match):
         im.fit_power_law(n, err, rng=np.random.default_rng(0), **kwargs)
+
+
+def test_band_is_the_pointwise_percentile_of_the_bootstrap_laws():
+    rng = np.random.default_rng(5)
+    n = np.repeat([100, 300, 1000, 3000], 6)
+    fit = im.fit_power_law(n, 2 * n**-0.4 * np.exp(0.1 * rng.standard_normal(n.size)),
+                           n_boot=300, rng=rng)
+    grid = np.array([100.0, 1000.0, 3000.0])
+    lo, hi = fit.band(grid)
+    laws = np.array([[a * x**-k for x in grid] for a, k in fit.boot])  # a plain loop
+    np.testing.assert_allclose(lo, np.percentile(laws, 2.5, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(hi, np.percentile(laws, 97.5, axis=0), rtol=1e-12)
+    assert np.all(lo < fit.law(grid)) and np.all(fit.law(grid) < hi)
+    narrow = fit.band(grid, level=0.5)
+    assert np.all(narrow[0] >= lo) and np.all(narrow[1] <= hi)
+    with pytest.raises(ValueError, match="no bootstrap draws"):
+        im.fit_power_law(n, 2 * n**-0.4, n_boot=0, rng=rng).band(grid)
+    with pytest.raises(ValueError, match="level must lie in"):
+        fit.band(grid, level=1.0)

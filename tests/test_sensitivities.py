@@ -209,3 +209,18 @@ def test_system_constructors_reject_bad_input():
 
 def test_allocation_batch_laws_are_power_laws(lqg):
     assert lqg.dyn_law(0) == PowerLaw(0.34, 0.11) and lqg.rew_law(0) == PowerLaw(90.4, 0.96)
+
+
+def test_predicted_split_solves_theorem1_per_problem():
+    problems = im.value_family_grid("tanh")
+    m = np.linspace(1.0, 5.0, problems.n)
+    pred = im.predicted_split(problems, m)
+    for i in (0, 4, problems.n - 1):  # against optimal_allocation by hand
+        a = im.optimal_allocation(problems.budget[i], problems.cost_dyn[i], problems.cost_rew[i],
+                                  problems.dyn_law(i), problems.rew_law(i), m[i])
+        assert (pred.ratio[i], pred.eps_dyn[i], pred.dyn_share[i]) == (a.ratio, a.eps_dyn,
+                                                                       a.dyn_share)
+    assert np.all(im.predicted_split(problems, 2.0).ratio == im.predicted_split(
+        problems, np.full(problems.n, 2.0)).ratio)
+    with pytest.raises(ValueError, match="problems must be an AllocationProblems"):
+        im.predicted_split(problems.system, m)

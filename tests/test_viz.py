@@ -261,3 +261,45 @@ def test_import_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- helpers and figures
+
+
+def test_subplot_layout_and_axes_name_the_panels():
+    lay = viz.subplot_layout(2, 2, ["a", "b", "c", "d"], {"vertical_spacing": 0.3}, height=500,
+                             legend_rows=2, xaxis3={"type": "log"})
+    assert lay["height"] == 500 and lay["margin"]["t"] == 80 + 2 * 24
+    assert lay["xaxis3"]["type"] == "log" and "template" not in lay
+    assert [a["text"] for a in lay["annotations"]] == ["a", "b", "c", "d"]
+    assert viz.subplot_axes(1) == {"xaxis": "x", "yaxis": "y"}
+    assert viz.subplot_axes(4) == {"xaxis": "x4", "yaxis": "y4"}
+    with pytest.raises(ValueError, match="no axis 'xaxis9'"):
+        viz.subplot_layout(1, 2, ["a", "b"], xaxis9={})
+    with pytest.raises(ValueError, match="panel must be an integer >= 1"):
+        viz.subplot_axes(0)
+
+
+def test_result_figures_draw_what_the_library_computed():
+    import imagination as im
+
+    rng = np.random.default_rng(0)
+    n = np.repeat([1e3, 1e4, 1e5], 4)
+    dyn = im.fit_power_law(n, 0.3 * n**-0.1 * np.exp(0.02 * rng.standard_normal(12)),
+                           n_boot=100, rng=rng)
+    rew = im.fit_power_law(n, 90 * n**-0.9 * np.exp(0.02 * rng.standard_normal(12)),
+                           n_boot=100, rng=rng)
+    a = im.optimal_allocation(1e5, 1.0, 2.0, dyn.law, rew.law, 3.0)
+    fig = viz.allocation_figure(n, dyn.law(n), n, rew.law(n), dyn, rew, a, budget=1e5,
+                                cost_dyn=1.0, cost_rew=2.0, multiplier=3.0,
+                                share_interval=(0.2, 0.4))
+    objective = next(t for t in fig.data if t.xaxis == "x2" and t.mode == "lines")
+    share = np.linspace(0.002, 0.998, 400)  # the figure's grid of dynamics shares
+    expected = im.budget_line_objective(share, 1e5, 1.0, 2.0, dyn.law, rew.law, 3.0)
+    np.testing.assert_allclose(objective.y, expected, rtol=1e-6)  # stored as float32
+    assert fig.layout.shapes[0].x0 == 20.0 and fig.layout.meta["imagination"]["alt"]
+    noise = im.MeasuredNoise([0.1, 1.0, 10.0], [1.0, 0.3, 0.2])
+    fig = viz.label_cost_figure(noise, [0.1, 1.0, 10.0], [1.0, 0.3, 0.2], rollout_cost=0.5,
+                                best_cost=1.0)
+    star = fig.data[-1]
+    assert star.x[0] == 1.0 and star.y[0] == pytest.approx(1.5 * 0.3, rel=1e-6)
