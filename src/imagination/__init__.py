@@ -21,7 +21,7 @@ from .allocation import (
     optimal_allocation,
     split_cost_elasticity,
 )
-from .book.records import best_time, load_records, machine_record, write_record
+from .book.records import best_time, load_records, machine_record, notebook_glues, write_record
 from .book.scale import SCALES, by_scale, current_scale, is_static
 from .bounds import (
     compounding_rate,
@@ -264,6 +264,7 @@ __all__ = [
     "machine_record",
     "max_observed_curvature",
     "noise_cost_regime",
+    "notebook_glues",
     "noise_variance_bound",
     "one_step_curvature",
     "optimal_allocation",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["best_time", "load_records", "machine_record", "write_record"]
+__all__ = ["best_time", "load_records", "machine_record", "notebook_glues", "write_record"]
 
 T = TypeVar("T")
 
@@ -119,3 +119,39 @@ def book_build_record(junit_xml: str | Path, html_dir: str | Path, *, scale: str
     pages = {p.stem: p.stat().st_size for p in sorted((html_dir / "notebooks").glob("*.html"))}
     return {"kind": "book build", "scale": scale, "notebooks": dict(sorted(notebooks.items())),
             "pages": pages}
+
+
+def notebook_glues(notebook: str | Path) -> dict[str, str]:
+    """The values a notebook glued (myst-nb ``glue``), as their plain-text form, by name.
+
+    Parameters
+    ----------
+    notebook
+        An *executed* notebook (``.ipynb``).
+
+    Returns
+    -------
+    dict
+        ``{name: text}``, e.g. ``{"fig3_violations": "0"}``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a notebook.
+    """
+    path = Path(notebook)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cells = nb["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a readable notebook: {exc}") from None
+    glued = {}
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata", {}).get("scrapbook")
+            if meta:
+                data = output.get("data", {})
+                text = data.get(meta.get("mime_prefix", "") + "text/plain",
+                                data.get("text/plain", ""))
+                glued[meta["name"]] = "".join(text)
+    return glued
