@@ -557,6 +557,8 @@ class MeasuredNoise:
     noise
         The measured variance at each cost, >= 0 (0: clean labels).
 
+    Notes
+    -----
     Use :meth:`from_measurements` for raw rows (repeated costs are averaged).
     """
 
