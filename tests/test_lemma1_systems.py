@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import imagination as im
-from imagination.systems import (
-    lqg_configurations,
-    synthetic_configurations,
-)
-
-MAKERS = {"synthetic": synthetic_configurations, "lqg": lqg_configurations}
-HORIZON = 200
-# Lipschitz and containment checks allow rounding only, nothing more.
-REL = 1e-12
 
 
 def test_lemma1_extremal_gaps_equal_the_finite_bound():
@@ -31,6 +24,18 @@ def test_scalar_nonlinear_gaps_stay_under_the_bound():
     gaps = im.scalar_nonlinear_gaps(*params, 40)
     bounds = np.array([im.return_error_bound_finite(*params, h) for h in range(1, 41)])
     assert np.all(gaps <= bounds) and np.all(gaps > 0)
+
+
+@settings(max_examples=40)
+@given(st.floats(0.0, 0.3), st.floats(0.0, 0.2), st.floats(0.5, 1.0), st.floats(0.3, 1.5),
+       st.floats(0.5, 2.0), st.floats(0.0, 1.0))
+def test_lemma1_finite_bound_covers_the_nonlinear_system_over_chapter1s_slider_ranges(
+        eps_dyn, eps_rew, gamma, L_f, L_r, L_pi):
+    # every parameter of chapter 1's horizon figure, live sliders included, over its whole range
+    gaps = im.scalar_nonlinear_gaps(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, 60)
+    bounds = np.array([im.return_error_bound_finite(eps_dyn, eps_rew, gamma, L_f, L_r, L_pi, h)
+                       for h in range(1, 61)])
+    assert np.all(gaps <= bounds * (1 + 1e-12))
 
 
 @pytest.mark.parametrize("fn", ["extremal_gaps", "scalar_nonlinear_gaps"])

@@ -52,3 +52,26 @@ def test_discounted_return_by_hand():
 def test_systems_reject_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.8, 0.95])
+@pytest.mark.parametrize("theta", [0.0, 0.5, 1.5, 3.0])
+def test_imagined_fixed_point_is_where_a_long_simulation_settles(rho, theta):
+    eps = 0.07
+    end = im.rotation_rollout(rho, theta, [1.0, -1.0], 3000, eps_dyn=eps, direction=(0.6, 0.8))[-1]
+    point = im.imagined_fixed_point(rho, theta, eps, direction=(0.6, 0.8))
+    np.testing.assert_allclose(end, point, rtol=0, atol=1e-13)
+    # the closed form of its distance: eps / sqrt(1 - 2 rho cos(theta) + rho^2)
+    assert np.linalg.norm(end) == pytest.approx(im.fixed_point_distance(rho, theta, eps),
+                                                rel=1e-12)
+
+
+def test_fixed_point_distance_is_at_most_eps_over_one_minus_rho_and_can_fall_with_rho():
+    rho = np.linspace(0.0, 0.99, 100)
+    assert np.all(im.fixed_point_distance(rho, 0.0, 1.0) == pytest.approx(1 / (1 - rho)))
+    assert np.all(im.fixed_point_distance(rho, 0.7, 1.0) <= 1 / (1 - rho))
+    assert np.all(np.diff(im.fixed_point_distance(rho[rho > 0.1], 1.5, 1.0)) < 0)
+    with pytest.raises(ValueError, match="rho must satisfy 0 <= rho < 1"):
+        im.fixed_point_distance(1.0, 0.5, 1.0)
+    with pytest.raises(ValueError, match="rho must satisfy 0 <= rho < 1"):
+        im.imagined_fixed_point(1.2, 0.5, 1.0)

@@ -105,7 +105,12 @@ from .reinforce import (
     sample_rollouts,
     softmax_policy,
 )
-from .rotation import discounted_return, rotation_rollout
+from .rotation import (
+    discounted_return,
+    fixed_point_distance,
+    imagined_fixed_point,
+    rotation_rollout,
+)
 from .scaling import PowerLaw, PowerLawFit, fit_power_law
 from .sensitivities import (
     VALUE_FAMILIES,
@@ -250,9 +255,11 @@ __all__ = [
     "finite_horizon_multiplier",
     "fit_pendulum_models",
     "fit_power_law",
+    "fixed_point_distance",
     "imagined_rewards",
     "imagined_rollout",
     "is_static",
+    "imagined_fixed_point",
     "label_cost_grid",
     "label_cost_objective",
     "linear_exact_added_variance",
