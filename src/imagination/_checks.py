@@ -83,11 +83,14 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def check_rng(rng: Any) -> np.random.Generator:
-    """A ``numpy.random.Generator``: every random draw of the library goes through one."""
+def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
+    """A ``numpy.random.Generator``: every random draw of the library goes through one.
+
+    ``name`` is the argument's name in the message (a function may take several generators).
+    """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
-            "rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), got "
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(0)), got "
             f"{type(rng).__name__}"
         )
     return rng
