@@ -169,8 +169,18 @@ def test_score_weight_sum_by_hand_and_against_exact_fractions():
             if horizon < 10**6 else Fraction(0)
         assert rf.score_weight_sum(horizon, gamma) == pytest.approx(float(total - tail),
                                                                     rel=1e-9)
+    # power = 1: sum (t+1) x^t, S_3 = 1 + 2/4 + 3/16 = 27/16; long horizons against rationals
+    assert rf.score_weight_sum(3, 0.5, power=1) == 27 / 16
+    for horizon, gamma in ((100_001, 0.9999), (300_000, 0.99999)):
+        x = Fraction(gamma) ** 2
+        total = 1 / (1 - x) ** 2
+        exact = total - x**horizon * (total + horizon / (1 - x))
+        assert rf.score_weight_sum(horizon, gamma, power=1) == pytest.approx(float(exact),
+                                                                             rel=1e-9)
     # the two branches meet: S_H is increasing, and at the switch the next term is tiny
-    assert rf.score_weight_sum(100_000, 0.999) <= rf.score_weight_sum(100_001, 0.999)
+    for power in (1, 2):
+        assert (rf.score_weight_sum(100_000, 0.999, power=power)
+                <= rf.score_weight_sum(100_001, 0.999, power=power))
 
 
 @settings(max_examples=60)
@@ -201,6 +211,9 @@ def test_weighted_noise_bound_holds_exactly(n_states, n_actions, horizon, gamma,
     w2 = exact_w2(mdp, theta, horizon)
     added = exact_added_variance(mdp, theta, horizon, 1.5, 3)
     assert added <= rf.noise_variance_bound_weighted(1.5, horizon, w2, 3, gamma) * (1 + 1e-12)
+    # sharper: the scores are martingale differences, so (t+1)^2 can be (t+1)
+    sharper = 1.5 * w2 * rf.score_weight_sum(horizon, gamma, power=1) / 3
+    assert added <= sharper * (1 + 1e-12)
 
 
 def test_weighted_noise_bound_does_not_cover_the_unweighted_form():
@@ -414,6 +427,7 @@ P_OK = np.full((2, 2, 2), 0.5)
     (lambda: noise_variance_bound(1.0, 5, 0.5, 4, 1.0), "gamma"),
     (lambda: rf.score_weight_sum(0, 0.5), "horizon"),
     (lambda: rf.score_weight_sum(3, 1.0), "gamma"),
+    (lambda: rf.score_weight_sum(3, 0.5, power=3), "power"),
     (lambda: rf.noise_variance_bound_weighted(-1.0, 5, 0.5, 4, 0.5), "sigma2"),
     (lambda: rf.noise_variance_bound_weighted(1.0, 5, -0.5, 4, 0.5), "w2"),
     (lambda: rf.noise_variance_bound_weighted(1.0, 5, 0.5, 0.5, 0.5), "n_rollouts"),

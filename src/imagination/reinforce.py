@@ -860,18 +860,22 @@ def noise_variance_bound(
     return sigma2 * horizon * w2 / (k * (1.0 - gamma) ** 2)
 
 
-def score_weight_sum(horizon: int, gamma: float) -> float:
+def score_weight_sum(horizon: int, gamma: float, *, power: int = 2) -> float:
     r""":math:`S_H(\gamma)=\sum_{t<H}(t+1)^2\gamma^{2t}`, the factor of the tighter noise bound.
 
-    The sum of :math:`H` positive terms, computed directly for :math:`H\le10^5`; for longer
-    horizons as the infinite sum :math:`(1+x)/(1-x)^3` (:math:`x=\gamma^2`) minus its tail
+    With ``power=1``, :math:`\sum_{t<H}(t+1)\gamma^{2t}`: the factor of the sharper bound that
+    uses the orthogonality of the scores (chapter 5, remark). The sum of :math:`H` positive terms,
+    computed directly for :math:`H\le10^5`; for longer horizons as the infinite sum minus its
+    tail, both in closed form with :math:`x=\gamma^2`:
 
     .. math::
 
+       \sum_{t\ge0}(t+1)^2x^t=\frac{1+x}{(1-x)^3},\qquad
        \sum_{t\ge H}(t+1)^2x^t=x^H\Bigl[\frac{1+x}{(1-x)^3}+\frac{2H}{(1-x)^2}
-       +\frac{H^2}{1-x}\Bigr],
+       +\frac{H^2}{1-x}\Bigr]
 
-    a sum of positive terms (from :math:`(t+1)^2=(u+1)^2+2H(u+1)+H^2` with :math:`u=t-H`).
+    (from :math:`(t+1)^2=(u+1)^2+2H(u+1)+H^2` with :math:`u=t-H`), and for ``power=1``
+    :math:`1/(1-x)^2` and :math:`x^H[1/(1-x)^2+H/(1-x)]`; the tails are sums of positive terms.
 
     Parameters
     ----------
@@ -879,22 +883,32 @@ def score_weight_sum(horizon: int, gamma: float) -> float:
         :math:`H\ge1`.
     gamma
         Discount factor, ``0 <= gamma < 1``.
+    power
+        1 or 2, the exponent of :math:`t+1`.
 
     Returns
     -------
     float
-        At most :math:`\min\bigl(H/(1-\gamma)^2,\ (1+\gamma^2)/(1-\gamma^2)^3\bigr)`.
+        For ``power=2``, at most
+        :math:`\min\bigl(H/(1-\gamma)^2,\ (1+\gamma^2)/(1-\gamma^2)^3\bigr)`.
 
     Examples
     --------
     >>> score_weight_sum(3, 0.5)  # 1 + 4 / 4 + 9 / 16
     2.5625
+    >>> score_weight_sum(3, 0.5, power=1)  # 1 + 2 / 4 + 3 / 16
+    1.6875
     """
     horizon = check_int("horizon", horizon, 1)
     x = float(check_gamma(gamma)) ** 2
+    if power not in (1, 2) or isinstance(power, bool):
+        raise ValueError(f"power must be 1 or 2, got {power!r}")
     if horizon <= 100_000:
         t = np.arange(horizon, dtype=float)
-        return float(np.sum((t + 1.0) ** 2 * x**t))  # 0.0 ** 0 == 1: gamma = 0 gives 1
+        return float(np.sum((t + 1.0) ** power * x**t))  # 0.0 ** 0 == 1: gamma = 0 gives 1
+    if power == 1:
+        total = 1.0 / (1.0 - x) ** 2
+        return total - x**horizon * (total + horizon / (1.0 - x))
     total = (1.0 + x) / (1.0 - x) ** 3
     tail = x**horizon * (total + 2.0 * horizon / (1.0 - x) ** 2 + horizon**2 / (1.0 - x))
     return total - tail
@@ -913,7 +927,9 @@ def noise_variance_bound_weighted(
     :func:`noise_variance_bound`; the full series gives
     :func:`noise_variance_bound_horizon_free`. This bound is below both (chapter 5 proves it). It
     does **not** hold for the unweighted form, whose :math:`v_{t'}` lacks the factor
-    :math:`\gamma^{t'}`.
+    :math:`\gamma^{t'}`. The scores are martingale differences, so
+    :math:`\mathbb E\|v_{t'}\|^2=\gamma^{2t'}\sum_{t\le t'}\mathbb E\|\nabla\log\pi_t\|^2` and
+    the square on :math:`t'+1` can even be dropped (``score_weight_sum(H, gamma, power=1)``).
 
     Parameters
     ----------
