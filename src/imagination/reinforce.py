@@ -709,16 +709,17 @@ def estimator_mean_dp(
     Independent of :func:`exact_estimator_mean` (enumeration of trajectories) and of
     :func:`exact_gradient` (autograd): since :math:`\nabla\log\pi_t` depends on
     :math:`(s_t,a_t)` only, :math:`\mathbb E[\nabla\log\pi_t\,G_t]=
-    \mathbb E[\nabla\log\pi_t\,Q_{H-t}(s_t,a_t)]` with the :math:`k`-step action values
-    :math:`Q_1=\tilde r`, :math:`Q_k=\tilde r+\gamma P V_{k-1}`,
-    :math:`V_k(s)=\sum_a\pi(a|s)Q_k(s,a)` (a backward recursion), and for a tabular softmax
-    :math:`\mathbb E_{a\sim\pi(\cdot|s)}[(e_a-\pi(\cdot|s))\,Q(s,a)]_{a'}=\pi(a'|s)(Q(s,a')-V(s))`.
-    With the state distributions :math:`d_t` of a forward recursion,
+    \mathbb E[\nabla\log\pi_t\,\bar G_t(s_t,a_t)]` with the expected reward-to-go
+    :math:`\bar G_t(s,a)=\tilde r(s,a)+\gamma\sum_{s'}P(s'|s,a)\bar G_{t+1}(s')`,
+    :math:`\bar G_t(s)=\sum_a\pi(a|s)\bar G_t(s,a)`, :math:`\bar G_H=0` (a backward recursion), and
+    for a tabular softmax
+    :math:`\mathbb E_{a\sim\pi(\cdot|s)}[(e_a-\pi(\cdot|s))\,\bar G_t(s,a)]_{a'}
+    =\pi(a'|s)(\bar G_t(s,a')-\bar G_t(s))`. With the state distributions of a forward recursion,
 
     .. math::
 
-       \mathbb E[\hat g^{(1)}]_{sa}=\sum_{t<H}w_t\,d_t(s)\,\pi(a|s)\,
-       \bigl(Q_{H-t}(s,a)-V_{H-t}(s)\bigr),
+       \mathbb E[\hat g^{(1)}]_{sa}=\sum_{t<H}w_t\,\Pr(s_t=s)\,\pi(a|s)\,
+       \bigl(\bar G_t(s,a)-\bar G_t(s)\bigr),
 
     :math:`w_t=\gamma^t` (``"discounted"``, the mean is :math:`g_H`) or :math:`w_t=1`
     (``"undiscounted"``, the form of the paper as summarised). Cost :math:`O(H\,S^2A)`.
@@ -741,14 +742,14 @@ def estimator_mean_dp(
     w = _step_weights(mdp.gamma, horizon, _check_weighting(weighting))
     pi = softmax_policy(theta)
     S, A = pi.shape
-    d = [mdp.mu]  # d_t, t < H
+    dist = [mdp.mu]  # Pr(s_t = s), t < H
     for _ in range(horizon - 1):
-        d.append((d[-1][:, None] * pi).reshape(S * A) @ mdp.P.reshape(S * A, S))
-    mean, V = np.zeros((S, A)), np.zeros(S)
-    for t in range(horizon - 1, -1, -1):  # Q_{H-t} from V_{H-t-1}, V_0 = 0
-        Q = labels + mdp.gamma * (mdp.P @ V)
-        V = np.sum(pi * Q, axis=1)
-        mean += w[t] * d[t][:, None] * pi * (Q - V[:, None])
+        dist.append((dist[-1][:, None] * pi).reshape(S * A) @ mdp.P.reshape(S * A, S))
+    mean, G_s = np.zeros((S, A)), np.zeros(S)  # G_s: bar G_{t+1}(s), zero at t + 1 = H
+    for t in range(horizon - 1, -1, -1):
+        G_sa = labels + mdp.gamma * (mdp.P @ G_s)  # bar G_t(s, a)
+        G_s = np.sum(pi * G_sa, axis=1)  # bar G_t(s)
+        mean += w[t] * dist[t][:, None] * pi * (G_sa - G_s[:, None])
     return mean
 
 
@@ -861,7 +862,8 @@ def noise_variance_bound(
 
 
 def score_weight_sum(horizon: int, gamma: float, *, power: int = 2) -> float:
-    r""":math:`S_H(\gamma)=\sum_{t<H}(t+1)^2\gamma^{2t}`, the factor of the tighter noise bound.
+    r""":math:`\Omega_H(\gamma)=\sum_{t<H}(t+1)^2\gamma^{2t}`, the factor of the tighter noise bound
+    (chapter 5).
 
     With ``power=1``, :math:`\sum_{t<H}(t+1)\gamma^{2t}`: the factor of the sharper bound that
     uses the orthogonality of the scores (chapter 5, remark). The sum of :math:`H` positive terms,
