@@ -35,6 +35,27 @@ def test_curvature_penalty_straightens_the_learned_velocities():
     assert np.all(np.isfinite(ens.losses))
 
 
+def test_curvature_penalty_experiment_measures_both_constants():
+    # Smoke run: shapes, and the order of the three measurements of each constant (Jacobian
+    # lower <= exact <= spectral upper), for v_theta and for id + v_theta, whose exact constant
+    # lies in [|1 - L_v|, 1 + L_v] of the exact L_v; the true planar sine dynamics have 1 + eps.
+    r = im.curvature_penalty_experiment([0.0, 1.0], n_seeds=2, n_trajectories=40, length=4,
+                                        max_steps=30, hidden=(16,), seed=1)
+    for name in ("L_lower", "L_exact", "L_upper", "Lf_lower", "Lf_exact", "Lf_upper"):
+        assert r.by_weight(name).shape == (2, 2)
+    slack = 1 + 1e-5  # float32 networks
+    assert np.all(r.L_lower <= r.L_exact * slack) and np.all(r.L_exact <= r.L_upper * slack)
+    assert np.all(r.Lf_lower <= r.Lf_exact * slack) and np.all(r.Lf_exact <= r.Lf_upper * slack)
+    np.testing.assert_allclose(r.Lf_upper, 1 + r.L_upper, rtol=1e-12)
+    lo, hi = im.dynamics_lipschitz_interval(r.L_exact)
+    assert np.all((r.Lf_exact >= lo * (1 - 1e-9)) & (r.Lf_exact <= hi * (1 + 1e-9)))
+    assert r.true_Lf == pytest.approx(1.5, rel=1e-12)
+    assert r.true_Lf_lower <= r.true_Lf * (1 + 1e-12)
+    deep = im.curvature_penalty_experiment([0.0], n_seeds=2, n_trajectories=20, length=2,
+                                           max_steps=2, hidden=(8, 8), seed=1)
+    assert np.all(np.isnan(deep.L_exact)) and np.all(np.isnan(deep.Lf_exact))  # not planar-exact
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(z_next=np.zeros((5, 3))), "both be"),
     (dict(curvature_weight=[-1.0]), "weights >= 0"),

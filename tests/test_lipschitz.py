@@ -116,3 +116,131 @@ def test_estimates_reject_bad_input(call, match):
         call()
 
 
+
+
+# --------------------------------------------------------------------------- residual maps
+
+
+@pytest.mark.parametrize("sizes", [(3, 16, 3), (2, 8, 8, 2)])
+def test_residual_estimates_bound_the_map_x_plus_net(sizes):
+    # x + net(x): the Jacobian is I + J, so the lower estimate is the largest ||I + J(x)||, and
+    # 1 + prod ||W_k|| bounds every difference quotient of x + net(x) (triangle inequality).
+    rng = np.random.default_rng(sum(sizes))
+    ws, forward = random_mlp(rng, sizes, 4, torch.relu)
+    x = torch.from_numpy(2 * rng.standard_normal((4, 1500, sizes[0])))
+    lower = jacobian_norm_lower(forward, x, residual=True)
+    upper = lipschitz_upper_bound(ws, residual=True)
+    np.testing.assert_allclose(upper, 1 + lipschitz_upper_bound(ws), rtol=1e-15)
+    assert np.all(lower <= upper * (1 + 1e-12))
+    x2 = x + 0.3 * torch.from_numpy(rng.standard_normal(x.shape))
+    q = (((x + forward(x)) - (x2 + forward(x2))).norm(dim=-1) / (x - x2).norm(dim=-1)).amax(-1)
+    assert np.all(q.numpy() <= upper * (1 + 1e-12))
+
+
+def test_residual_estimates_of_a_linear_map():
+    # x -> x + x W: Jacobian I + W everywhere (row convention: (I + W)^T, same norm).
+    rng = np.random.default_rng(5)
+    w = torch.from_numpy(rng.standard_normal((3, 2, 2)))
+    x = torch.from_numpy(rng.standard_normal((3, 4, 2)))
+    expected = np.linalg.norm(np.eye(2) + w.numpy(), ord=2, axis=(1, 2))
+    np.testing.assert_allclose(jacobian_norm_lower(lambda z: z @ w, x, residual=True), expected,
+                               rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- exact, in the plane
+
+
+def relu_ensemble(rng, n_units, members=3, d_out=2, scale=1.0):
+    """An untrained one-hidden-layer ReLU Ensemble with Gaussian weights (float64)."""
+    from imagination.ensemble import Ensemble
+
+    w1 = torch.from_numpy(rng.standard_normal((members, 2, n_units)))
+    b1 = torch.from_numpy(scale * rng.standard_normal((members, n_units)))
+    w2 = torch.from_numpy(rng.standard_normal((members, n_units, d_out)) / np.sqrt(n_units))
+    b2 = torch.from_numpy(rng.standard_normal((members, d_out)))
+    return Ensemble(params=[(w1, b1), (w2, b2)], output="linear", losses=np.zeros((0, members)))
+
+
+def regions_by_linear_programming(w1, b1, w2, residual):
+    """The largest Jacobian norm over all activation patterns whose region has an interior,
+    found by one LP per pattern (max delta s.t. +-(a_k x + c_k) >= delta): an independent,
+    exponential-time computation of the same constant."""
+    from scipy.optimize import linprog
+
+    n = b1.size
+    best = 0.0
+    for pattern in itertools.product((0.0, 1.0), repeat=n):
+        sign = 2 * np.array(pattern) - 1  # +1: active (a x + c > 0), -1: inactive
+        # variables (x0, x1, delta): maximise delta; -sign_k (a_k x + c_k) + delta <= 0
+        a_ub = np.column_stack([-sign[:, None] * w1.T, np.ones(n)])
+        res = linprog([0, 0, -1], A_ub=a_ub, b_ub=sign * b1,
+                      bounds=[(None, None), (None, None), (None, 1.0)])
+        if res.status == 0 and -res.fun > 1e-9:
+            jac = w1 @ np.diag(pattern) @ w2 + (np.eye(2) if residual else 0)
+            best = max(best, np.linalg.norm(jac, 2))
+    return best
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_planar_relu_lipschitz_equals_the_maximum_over_all_regions(residual):
+    rng = np.random.default_rng(11 + residual)
+    net = relu_ensemble(rng, 7, members=3)
+    exact = im.planar_relu_lipschitz(net, residual=residual)
+    for m in range(3):
+        w1, b1 = (t[m].numpy() for t in net.params[0])
+        ref = regions_by_linear_programming(w1, b1, net.params[1][0][m].numpy(), residual)
+        assert exact[m] == pytest.approx(ref, rel=1e-12)
+
+
+def test_planar_relu_lipschitz_sits_between_the_two_estimates():
+    rng = np.random.default_rng(12)
+    net = relu_ensemble(rng, 40, members=4, d_out=3)
+    exact = im.planar_relu_lipschitz(net)
+    g = np.stack(np.meshgrid(np.linspace(-30, 30, 601), np.linspace(-30, 30, 601)), -1)
+    lower = jacobian_norm_lower(net, g.reshape(-1, 2))
+    assert np.all(lower <= exact * (1 + 1e-12))
+    assert np.all(exact <= lipschitz_upper_bound(net) * (1 + 1e-12))
+    assert np.all(lower >= 0.9 * exact)  # a dense grid over a wide box finds nearly all of it
+    # one member alone gives a float
+    from imagination.ensemble import Ensemble
+
+    one = Ensemble(params=[(w[:1], b[:1]) for w, b in net.params], output="linear",
+                   losses=np.zeros((0, 1)))
+    assert im.planar_relu_lipschitz(one) == pytest.approx(float(exact[0]), rel=1e-15)
+
+
+def test_planar_relu_lipschitz_rejects_what_it_cannot_certify():
+    from imagination.ensemble import Ensemble
+
+    rng = np.random.default_rng(13)
+    deep = im.train_ensemble(rng.standard_normal((20, 2)), rng.standard_normal((20, 2)),
+                             n_members=1, hidden=(4, 4), max_steps=1)
+    with pytest.raises(ValueError, match="one hidden ReLU layer"):
+        im.planar_relu_lipschitz(deep)
+    three_d = im.train_ensemble(rng.standard_normal((20, 3)), rng.standard_normal((20, 2)),
+                                n_members=1, hidden=(4,), max_steps=1)
+    with pytest.raises(ValueError, match="two inputs"):
+        im.planar_relu_lipschitz(three_d)
+    net = relu_ensemble(rng, 3, members=1, d_out=3)
+    with pytest.raises(ValueError, match="equal input and output"):
+        im.planar_relu_lipschitz(net, residual=True)
+
+    def planar(w1, b1):
+        w1 = torch.tensor(w1, dtype=torch.float64)[None]
+        b1 = torch.tensor(b1, dtype=torch.float64)[None]
+        w2 = torch.ones((1, w1.shape[-1], 2), dtype=torch.float64)
+        return Ensemble(params=[(w1, b1), (w2, torch.zeros((1, 2), dtype=torch.float64))],
+                        output="linear", losses=np.zeros((0, 1)))
+
+    # three lines through the origin: the regions there are not the four of a crossing
+    with pytest.raises(ValueError, match="general position"):
+        im.planar_relu_lipschitz(planar([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], [0.0, 0.0, 0.0]))
+    # parallel lines only: no vertex to enumerate
+    with pytest.raises(ValueError, match="parallel"):
+        im.planar_relu_lipschitz(planar([[1.0, 2.0], [0.0, 0.0]], [0.0, 1.0]))
+    with pytest.raises(ValueError, match="tol"):
+        im.planar_relu_lipschitz(net, tol=0.0)
+    with pytest.raises(ValueError, match="residual"):
+        lipschitz_upper_bound([np.ones((3, 2))], residual=True)
+    with pytest.raises(ValueError, match="residual"):
+        jacobian_norm_lower(lambda z: z[..., :1], np.ones((3, 2)), residual=True)

@@ -81,14 +81,34 @@ def test_theorem2_discounted_estimator_mean_is_exact_gradient(gamma, horizon):
                                exact_gradient(mdp, theta, horizon), rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("weighting", ["discounted", "undiscounted"])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.7, 0.95])
+def test_estimator_mean_by_enumeration_equals_dynamic_programming(weighting, gamma):
+    # Two independent computations of E[g^(1)]: a sum over all (S A)^H trajectories against the
+    # policy-gradient recursion (forward state distributions, backward action values). Both are
+    # sums of O(1) terms in float64, so they agree to rounding, far inside 1e-10.
+    mdp, theta = problem(3, 2, gamma, seed=8)
+    b = np.random.default_rng(80).standard_normal((3, 2))
+    for labels in (None, mdp.r + b):
+        enum = exact_estimator_mean(mdp, theta, 5, rewards=labels, weighting=weighting)
+        dp = rf.estimator_mean_dp(mdp, theta, 5, rewards=labels, weighting=weighting)
+        np.testing.assert_allclose(enum, dp, rtol=0, atol=1e-10)
+    if weighting == "discounted":  # and the DP's mean is g_H, a third computation (autograd)
+        np.testing.assert_allclose(rf.estimator_mean_dp(mdp, theta, 5),
+                                   exact_gradient(mdp, theta, 5), rtol=0, atol=1e-10)
+
+
 def test_erratum_undiscounted_estimator_is_biased():
-    # paper.md §5: without the gamma^t weight, the mean is about 2x g_H (3 states, gamma 0.7, H 6).
+    # paper.md §5: without the gamma^t weight the estimator is biased for g_H (3 states,
+    # gamma 0.7, H 6). Its enumerated mean equals the independent DP to 1e-10, and its distance
+    # to g_H exceeds that agreement by six orders of magnitude or more: a bias, not rounding.
     mdp, theta = problem(3, 2, gamma=0.7, seed=0)
     g = exact_gradient(mdp, theta, 6)
     undiscounted = exact_estimator_mean(mdp, theta, 6, weighting="undiscounted")
-    ratio = np.linalg.norm(undiscounted) / np.linalg.norm(g)
-    assert 1.5 < ratio < 3.0  # measured 2.16 for this seed
-    assert np.linalg.norm(undiscounted - g) > 0.5 * np.linalg.norm(g)
+    np.testing.assert_allclose(
+        undiscounted, rf.estimator_mean_dp(mdp, theta, 6, weighting="undiscounted"),
+        rtol=0, atol=1e-10)
+    assert np.linalg.norm(undiscounted - g) > 1e6 * 1e-10
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.7])
@@ -132,6 +152,85 @@ def test_theorem2_needs_noise_independent_of_the_action():
 def test_noise_variance_bound_by_hand():
     assert noise_variance_bound(2.0, 5, 0.5, 4, 0.5) == 5.0  # 2 * 5 * 0.5 / (4 * 0.25)
     assert noise_variance_bound(0.0, 5, 0.5, 4, 0.5) == 0.0
+
+
+def test_score_weight_sum_by_hand_and_against_exact_fractions():
+    # S_3(1/2) = 1 + 4/4 + 9/16 = 41/16; S_6(0.7) = 9.46 (the issue's number) against the
+    # paper's H / (1 - gamma)^2 = 66.7 and the horizon-free 1.49 / 0.51^3 = 11.2.
+    assert rf.score_weight_sum(3, 0.5) == 41 / 16
+    assert rf.score_weight_sum(6, 0.7) == pytest.approx(9.4613951464, rel=1e-10)
+    assert rf.score_weight_sum(5, 0.0) == 1.0  # gamma = 0: only t = 0 counts
+    # the long-horizon branch (closed form minus a positive tail) against exact rationals
+    from fractions import Fraction
+    for horizon, gamma in ((100_001, 0.9999), (250_000, 0.99999), (10**7, 0.5)):
+        x = Fraction(gamma) ** 2
+        total = (1 + x) / (1 - x) ** 3
+        tail = x**horizon * (total + 2 * horizon / (1 - x) ** 2 + horizon**2 / (1 - x)) \
+            if horizon < 10**6 else Fraction(0)
+        assert rf.score_weight_sum(horizon, gamma) == pytest.approx(float(total - tail),
+                                                                    rel=1e-9)
+    # power = 1: sum (t+1) x^t, S_3 = 1 + 2/4 + 3/16 = 27/16; long horizons against rationals
+    assert rf.score_weight_sum(3, 0.5, power=1) == 27 / 16
+    for horizon, gamma in ((100_001, 0.9999), (300_000, 0.99999)):
+        x = Fraction(gamma) ** 2
+        total = 1 / (1 - x) ** 2
+        exact = total - x**horizon * (total + horizon / (1 - x))
+        assert rf.score_weight_sum(horizon, gamma, power=1) == pytest.approx(float(exact),
+                                                                             rel=1e-9)
+    # the two branches meet: S_H is increasing, and at the switch the next term is tiny
+    for power in (1, 2):
+        assert (rf.score_weight_sum(100_000, 0.999, power=power)
+                <= rf.score_weight_sum(100_001, 0.999, power=power))
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 400), st.floats(0.0, 0.999))
+def test_weighted_noise_bound_is_below_the_papers_and_the_horizon_free_one(horizon, gamma):
+    # (t+1) gamma^t <= 1/(1-gamma) term by term, and the partial sum is below the full series.
+    tight = rf.noise_variance_bound_weighted(1.3, horizon, 0.7, 2, gamma)
+    paper = noise_variance_bound(1.3, horizon, 0.7, 2, gamma)
+    free = rf.noise_variance_bound_horizon_free(1.3, 0.7, 2, gamma)
+    assert tight <= paper * (1 + 1e-12) and tight <= free * (1 + 1e-12)
+    assert rf.noise_variance_bound_weighted(1.3, horizon + 1, 0.7, 2, gamma) >= tight
+
+
+def test_horizon_free_bound_is_the_limit_of_the_weighted_one():
+    for gamma in (0.0, 0.5, 0.9):
+        free = rf.noise_variance_bound_horizon_free(2.0, 0.5, 4, gamma)
+        assert rf.noise_variance_bound_weighted(2.0, 5000, 0.5, 4, gamma) == pytest.approx(
+            free, rel=1e-12)
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 5), st.floats(0.0, 0.99),
+       st.integers(0, 2**32 - 1))
+def test_weighted_noise_bound_holds_exactly(n_states, n_actions, horizon, gamma, seed):
+    # The exact added variance of the gamma^t-weighted estimator (enumeration) is at most
+    # sigma^2 W_H^2 S_H / K, which is at most both of the looser bounds.
+    mdp, theta = problem(n_states, n_actions, gamma, seed)
+    w2 = exact_w2(mdp, theta, horizon)
+    added = exact_added_variance(mdp, theta, horizon, 1.5, 3)
+    assert added <= rf.noise_variance_bound_weighted(1.5, horizon, w2, 3, gamma) * (1 + 1e-12)
+    # sharper: the scores are martingale differences, so (t+1)^2 can be (t+1)
+    sharper = 1.5 * w2 * rf.score_weight_sum(horizon, gamma, power=1) / 3
+    assert added <= sharper * (1 + 1e-12)
+
+
+def test_weighted_noise_bound_does_not_cover_the_unweighted_form():
+    # Without the gamma^t weight v_t' = sum_{t<=t'} gamma^(t'-t) psi_t lacks the factor gamma^t'
+    # and its noise term grows like H. One state, two actions, uniform policy: the scores are
+    # +-(1/2, -1/2), independent with E||psi||^2 = 1/2 = W_H^2, so the added variance is
+    # sum_{t'<H} sum_{t<=t'} gamma^(2(t'-t)) / 2, at gamma = 0.5, H = 8 about 5.11, while the
+    # weighted bound is S_8(0.5) / 2, about 1.48; the paper's bound still covers it.
+    mdp = TabularMDP(P=np.ones((1, 2, 1)), r=np.zeros((1, 2)), mu=[1.0], gamma=0.5)
+    theta = np.zeros((1, 2))
+    w2 = exact_w2(mdp, theta, 8)
+    assert w2 == pytest.approx(0.5, rel=1e-12)
+    added = exact_added_variance(mdp, theta, 8, 1.0, 1, weighting="undiscounted")
+    by_hand = sum(0.25 ** (tp - t) for tp in range(8) for t in range(tp + 1)) / 2
+    assert added == pytest.approx(by_hand, rel=1e-12)
+    assert added > 3 * rf.noise_variance_bound_weighted(1.0, 8, w2, 1, 0.5)
+    assert added <= noise_variance_bound(1.0, 8, w2, 1, 0.5)
 
 
 @settings(max_examples=40)
@@ -326,6 +425,16 @@ P_OK = np.full((2, 2, 2), 0.5)
     (lambda: noise_variance_bound(1.0, 5, -0.5, 4, 0.5), "w2"),
     (lambda: noise_variance_bound(1.0, 5, 0.5, 0.5, 0.5), "n_rollouts"),
     (lambda: noise_variance_bound(1.0, 5, 0.5, 4, 1.0), "gamma"),
+    (lambda: rf.score_weight_sum(0, 0.5), "horizon"),
+    (lambda: rf.score_weight_sum(3, 1.0), "gamma"),
+    (lambda: rf.score_weight_sum(3, 0.5, power=3), "power"),
+    (lambda: rf.noise_variance_bound_weighted(-1.0, 5, 0.5, 4, 0.5), "sigma2"),
+    (lambda: rf.noise_variance_bound_weighted(1.0, 5, -0.5, 4, 0.5), "w2"),
+    (lambda: rf.noise_variance_bound_weighted(1.0, 5, 0.5, 0.5, 0.5), "n_rollouts"),
+    (lambda: rf.noise_variance_bound_horizon_free(1.0, 0.5, 4, 1.0), "gamma"),
+    (lambda: rf.noise_variance_bound_horizon_free(1.0, np.nan, 4, 0.5), "w2"),
+    (lambda: rf.estimator_mean_dp(MDP, THETA, 3, weighting="average"), "weighting"),
+    (lambda: rf.estimator_mean_dp(MDP, THETA, 3, rewards=np.zeros(2)), "rewards"),
     (lambda: bias_gradient(MDP, THETA, 3, np.zeros(3)), "b"),
 ])
 def test_value_errors(call, match):

@@ -12,6 +12,7 @@ from imagination.straightening import (
     curvature_bound,
     curvature_bound_sharp,
     curvature_loss,
+    dynamics_lipschitz_interval,
     extremal_velocity_field,
     max_observed_curvature,
     one_step_curvature,
@@ -198,3 +199,69 @@ def test_extremal_field_and_evaluation_reject_bad_input():
         extremal_velocity_field(0.5)(np.zeros((1, 3, 3)))
     with pytest.raises(ValueError, match="non-zero"):
         one_step_curvature(extremal_velocity_field(0.5), np.zeros((1, 1, 2)))
+
+
+# --------------------------------------------------------------------------- L_f of f = id + v
+
+
+def test_dynamics_lipschitz_interval_by_hand():
+    assert dynamics_lipschitz_interval(0.25) == (0.75, 1.25)
+    lo, hi = dynamics_lipschitz_interval([0.0, 0.5, 1.5])
+    np.testing.assert_array_equal(lo, [1.0, 0.5, 0.5])  # |1 - eps|: eps - 1 beyond 1
+    np.testing.assert_array_equal(hi, [1.0, 1.5, 2.5])
+    for bad in (-0.1, np.nan, np.inf):
+        with pytest.raises(ValueError, match="eps"):
+            dynamics_lipschitz_interval(bad)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize("eps", [0.1, 0.5, 0.9, 1.7])
+def test_dynamics_lipschitz_interval_ends_are_attained(sign, eps):
+    # v(z) = +-eps z: f = (1 +- eps) z, constant |1 +- eps|, an end of the interval.
+    from imagination.straightening import VelocityFields
+
+    field = VelocityFields("affine", np.array([eps]), sign * eps * np.eye(3)[None],
+                           np.eye(3)[None], np.zeros((1, 3)), np.zeros((1, 3)))
+    lo, hi = dynamics_lipschitz_interval(eps)
+    assert field.dynamics_lipschitz()[0] == pytest.approx(hi if sign > 0 else lo, rel=1e-14)
+
+
+@pytest.mark.parametrize("kind", FIELD_KINDS)
+@pytest.mark.parametrize("dim", [2, 3, 4])
+def test_dynamics_lipschitz_is_exact_and_in_the_interval(kind, dim):
+    # Exact: the Jacobian of f at any point is at most the value, and points where every
+    # cosine is +-1 (P z + phi in {0, pi}^d) attain it for sine fields; affine fields have one
+    # Jacobian. In the interval [1 - eps, 1 + eps] (Proposition: L_f of id + v).
+    rng = np.random.default_rng(dim)
+    eps = rng.uniform(0.05, 0.95, 30)
+    fields = random_velocity_fields(kind, eps, dim, rng=rng)
+    L_f = fields.dynamics_lipschitz()
+    lo, hi = dynamics_lipschitz_interval(eps)
+    assert np.all((L_f >= lo - 1e-12) & (L_f <= hi + 1e-12))
+    z = rng.uniform(-10, 10, (30, 500, dim))
+    if kind == "affine":
+        jac = np.broadcast_to(np.eye(dim) + fields.linear[:, None], (30, 500, dim, dim))
+    else:
+        u = np.einsum("nij,npj->npi", fields.inner, z) + fields.phase[:, None]
+        jac = np.eye(dim) + eps[:, None, None, None] * np.einsum(
+            "nij,npj,njk->npik", fields.linear, np.cos(u), fields.inner)
+        # the attaining points: u in {0, pi}^d, z = P^T (u - phi)
+        signs = np.array(np.meshgrid(*[[0.0, np.pi]] * dim)).reshape(dim, -1).T
+        z_top = np.einsum("nji,nsj->nsi", fields.inner, signs[None] - fields.phase[:, None])
+        fd = np.einsum("nij,nsj->nsi", fields.inner, z_top) + fields.phase[:, None]
+        top = np.eye(dim) + eps[:, None, None, None] * np.einsum(
+            "nij,nsj,njk->nsik", fields.linear, np.cos(fd), fields.inner)
+        np.testing.assert_allclose(np.linalg.norm(top, ord=2, axis=(2, 3)).max(axis=1), L_f,
+                                   rtol=1e-12)
+    assert np.all(np.linalg.norm(jac, ord=2, axis=(2, 3)).max(axis=1) <= L_f * (1 + 1e-12))
+
+
+def test_dynamics_lipschitz_of_planar_sine_fields_is_the_top_of_the_interval():
+    # In the plane one sign diagonal D makes Q D P a reflection (det -1), a symmetric matrix with
+    # eigenvalue 1, so ||I + eps Q D P|| = 1 + eps.
+    fields = random_velocity_fields("sine", np.linspace(0.1, 0.9, 9), 2,
+                                    rng=np.random.default_rng(3))
+    np.testing.assert_allclose(fields.dynamics_lipschitz(), 1 + fields.eps, rtol=1e-14)
+    with pytest.raises(ValueError, match="12"):
+        random_velocity_fields("sine", [0.5], 13, rng=np.random.default_rng(0)
+                               ).dynamics_lipschitz()

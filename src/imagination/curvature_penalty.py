@@ -3,8 +3,9 @@ r"""The converse of Proposition 1, measured: does penalising curvature lower the
 Proposition 1 bounds the curvature loss of temporal straightening by the Lipschitz constant of the
 velocity map. :func:`curvature_penalty_experiment` asks the converse: velocity maps fitted by
 :func:`train_velocity_ensemble` with a curvature penalty of increasing weight, their curvature, fit
-and Lipschitz estimates (:mod:`imagination.lipschitz`). Used by chapter 2 ("Lipschitz constants as
-a representation desideratum").
+and Lipschitz estimates (:mod:`imagination.lipschitz`) of the velocity map :math:`v_\theta` and of
+the latent dynamics :math:`f_\theta=\mathrm{id}+v_\theta`, whose constant :math:`L_f` is the one
+Corollary 1 rewards. Used by chapter 2 ("Lipschitz constants as a representation desideratum").
 
 References
 ----------
@@ -24,7 +25,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 
 from .ensemble import Ensemble, train_ensemble
-from .lipschitz import jacobian_norm_lower, lipschitz_upper_bound
+from .lipschitz import jacobian_norm_lower, lipschitz_upper_bound, planar_relu_lipschitz
 from .straightening import curvature_loss, random_velocity_fields
 
 __all__ = ["CurvaturePenalty", "curvature_penalty_experiment", "train_velocity_ensemble"]
@@ -119,7 +120,15 @@ class CurvaturePenalty:
     fit : ndarray, shape (M,)
         Held-out mean squared error of the velocity (per coordinate).
     L_lower, L_upper : ndarray, shape (M,)
-        :func:`jacobian_norm_lower` on the held-out states and :func:`lipschitz_upper_bound`.
+        Of the velocity map :math:`v_\theta`: :func:`jacobian_norm_lower` on the held-out states
+        and :func:`lipschitz_upper_bound`.
+    L_exact : ndarray, shape (M,)
+        :func:`planar_relu_lipschitz` of :math:`v_\theta`: its exact constant on
+        :math:`\mathbb R^2` (one hidden layer only; NaN otherwise).
+    Lf_lower, Lf_upper, Lf_exact : ndarray, shape (M,)
+        The same three for the latent dynamics :math:`f_\theta=\mathrm{id}+v_\theta`, whose
+        constant :math:`L_f` is the one Corollary 1 rewards (``residual=True``); ``Lf_upper`` is
+        :math:`1+` ``L_upper``.
     true_curvature : float
         Mean curvature loss of the true field on the same pairs.
     true_L : float
@@ -127,6 +136,10 @@ class CurvaturePenalty:
     true_L_lower : float
         :func:`jacobian_norm_lower` of the true field on the held-out states (what the models'
         lower estimate is measured against).
+    true_Lf, true_Lf_lower : float
+        The true dynamics' constant, exact
+        (:meth:`~imagination.straightening.VelocityFields.dynamics_lipschitz`), and its
+        Jacobian lower estimate on the held-out states.
     ensemble : Ensemble
     config : dict
     """
@@ -137,9 +150,15 @@ class CurvaturePenalty:
     fit: NDArray[np.float64] = field(repr=False)
     L_lower: NDArray[np.float64] = field(repr=False)
     L_upper: NDArray[np.float64] = field(repr=False)
+    L_exact: NDArray[np.float64] = field(repr=False)
+    Lf_lower: NDArray[np.float64] = field(repr=False)
+    Lf_upper: NDArray[np.float64] = field(repr=False)
+    Lf_exact: NDArray[np.float64] = field(repr=False)
     true_curvature: float
     true_L: float
     true_L_lower: float
+    true_Lf: float
+    true_Lf_lower: float
     ensemble: Ensemble = field(repr=False)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -177,7 +196,9 @@ def curvature_penalty_experiment(
     in :math:`[-2,2]^2` and run ``length`` steps; a random half of the trajectories trains, the
     other half is held out. For every weight :math:`\lambda`, ``n_seeds`` velocity maps are fitted
     by :func:`train_velocity_ensemble` (one call for all members) and measured on the held-out
-    pairs.
+    pairs: curvature, fit, and the Lipschitz constants of the velocity map :math:`v_\theta` and of
+    the latent dynamics :math:`\mathrm{id}+v_\theta` (Jacobian lower estimate, spectral upper bound
+    and, for one hidden layer, the exact value).
 
     Parameters
     ----------
@@ -239,15 +260,23 @@ def curvature_penalty_experiment(
     def v_torch(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(c) + eps * torch.sin(x @ P.T + phase) @ Q.T
 
+    nan = np.full(ens.n_members, np.nan)
+    exact = len(tuple(hidden)) == 1  # planar_relu_lipschitz: one hidden layer, two inputs
     return CurvaturePenalty(
         weights=lam, n_seeds=int(n_seeds),
         curvature=np.asarray(curvature_loss(pa, pb)).mean(axis=1),
         fit=((pa - (tb - ta)) ** 2).mean(axis=(1, 2)),
         L_lower=np.atleast_1d(jacobian_norm_lower(ens, ta)),
         L_upper=np.atleast_1d(lipschitz_upper_bound(ens)),
+        L_exact=np.atleast_1d(planar_relu_lipschitz(ens)) if exact else nan,
+        Lf_lower=np.atleast_1d(jacobian_norm_lower(ens, ta, residual=True)),
+        Lf_upper=np.atleast_1d(lipschitz_upper_bound(ens, residual=True)),
+        Lf_exact=np.atleast_1d(planar_relu_lipschitz(ens, residual=True)) if exact else nan,
         true_curvature=float(np.mean(curvature_loss(v(ta), v(tb)))),
         true_L=float(eps),
         true_L_lower=float(jacobian_norm_lower(v_torch, ta)),
+        true_Lf=float(field_.dynamics_lipschitz()[0]),
+        true_Lf_lower=float(jacobian_norm_lower(v_torch, ta, residual=True)),
         ensemble=ens,
         config=dict(eps=eps, drift=drift, n_trajectories=n_trajectories, length=length,
                     max_steps=max_steps, lr=lr, hidden=tuple(hidden), seed=seed,

@@ -41,6 +41,7 @@ __all__ = [
     "jacobian_norm_lower",
     "lipschitz_block_bounds",
     "lipschitz_upper_bound",
+    "planar_relu_lipschitz",
     "spectral_norms",
 ]
 
@@ -84,6 +85,15 @@ def _as_weight_list(weights: Weights) -> list[torch.Tensor]:
                              f"{out[-1].shape[-1]} outputs")
         out.append(t.double())
     return out
+
+
+def _check_residual(residual: Any, d_in: int, d_out: int) -> bool:
+    if not isinstance(residual, bool):
+        raise ValueError(f"residual must be True or False, got {residual!r}")
+    if residual and d_in != d_out:
+        raise ValueError(f"residual=True needs equal input and output dimensions (the map "
+                         f"x + net(x)), got {d_in} and {d_out}")
+    return residual
 
 
 def _check_blocks(input_blocks: Sequence[int] | None, d_in: int) -> list[int] | None:
@@ -158,8 +168,8 @@ def lipschitz_block_bounds(weights: Weights, input_blocks: Sequence[int]) -> NDA
     return bound.numpy()
 
 
-def lipschitz_upper_bound(weights: Weights, *,
-                          input_blocks: Sequence[int] | None = None) -> Any:
+def lipschitz_upper_bound(weights: Weights, *, input_blocks: Sequence[int] | None = None,
+                          residual: bool = False) -> Any:
     r"""Upper bound on the Lipschitz constant of an MLP with 1-Lipschitz activations.
 
     Without ``input_blocks``: :math:`\prod_k\|W_k\|_2`, a bound in the Euclidean norm on the
@@ -171,12 +181,20 @@ def lipschitz_upper_bound(weights: Weights, *,
     :func:`lipschitz_block_bounds`). Biases do not change a Lipschitz constant; activations with
     constant at most 1 do not raise it.
 
+    With ``residual=True`` the map is :math:`x\mapsto x+\mathrm{MLP}(x)` (latent dynamics
+    :math:`f=\mathrm{id}+v` of Proposition 1): by the triangle inequality its constant is at most
+    one plus the network's (the identity is 1-Lipschitz in the Euclidean norm and, with blocks,
+    from the sum metric, since :math:`\|x\|_2\le\sum_b\|x_b\|`).
+
     Parameters
     ----------
     weights : Ensemble or list of array_like
         Layer ``k`` of shape ``(..., d_k, d_{k+1})``, applied as ``x @ W``.
     input_blocks : sequence of int, optional
         Sizes of the input blocks whose norms are summed, e.g. ``(d_s, d_a)``.
+    residual : bool
+        Bound the constant of :math:`x+\mathrm{MLP}(x)` instead (input and output dimensions
+        equal).
 
     Returns
     -------
@@ -186,15 +204,17 @@ def lipschitz_upper_bound(weights: Weights, *,
     Raises
     ------
     ValueError
-        As :func:`spectral_norms`, or blocks that do not sum to the input dimension.
+        As :func:`spectral_norms`, blocks that do not sum to the input dimension, or
+        ``residual`` with different input and output dimensions.
     """
     mats = _as_weight_list(weights)
+    shift = 1.0 if _check_residual(residual, mats[0].shape[-2], mats[-1].shape[-1]) else 0.0
     if input_blocks is not None:
-        return as_output(lipschitz_block_bounds(mats, input_blocks).max(axis=-1))
+        return as_output(shift + lipschitz_block_bounds(mats, input_blocks).max(axis=-1))
     bound = torch.linalg.matrix_norm(mats[0], ord=2)
     for w in mats[1:]:
         bound = bound * torch.linalg.matrix_norm(w, ord=2)
-    return as_output(bound.numpy())
+    return as_output(shift + bound.numpy())
 
 
 def jacobian_norm_lower(
@@ -203,6 +223,7 @@ def jacobian_norm_lower(
     *,
     input_blocks: Sequence[int] | None = None,
     chunk: int = 4096,
+    residual: bool = False,
 ) -> Any:
     r"""Lower estimate of a map's Lipschitz constant: the largest Jacobian norm over points.
 
@@ -217,7 +238,8 @@ def jacobian_norm_lower(
     constant in that metric, so the maximum is a lower bound on it (up to the float rounding of
     autograd), and tends to it as the points fill the domain. Jacobians come from torch autograd,
     one backward pass per output coordinate; this assumes output row ``p`` depends only on input row
-    ``p`` (true for MLPs applied point-wise).
+    ``p`` (true for MLPs applied point-wise). With ``residual=True`` the Jacobian is that of
+    :math:`x\mapsto x+\mathrm{func}(x)`, :math:`I+J(x)`.
 
     Parameters
     ----------
@@ -231,6 +253,8 @@ def jacobian_norm_lower(
         Sizes of the input blocks of the sum metric, e.g. ``(d_s, d_a)``.
     chunk : int
         Points per autograd pass (memory).
+    residual : bool
+        Estimate the constant of :math:`x+\mathrm{func}(x)` instead (``d_out == d_in``).
 
     Returns
     -------
@@ -270,6 +294,8 @@ def jacobian_norm_lower(
             rows = [torch.autograd.grad(out[..., j].sum(), leaf, retain_graph=True)[0]
                     for j in range(out.shape[-1])]
         jac = torch.stack(rows, dim=-2).double()  # (..., P, d_out, d_in)
+        if _check_residual(residual, jac.shape[-1], jac.shape[-2]):
+            jac = jac + torch.eye(jac.shape[-1], dtype=jac.dtype)
         if blocks is None:
             norms = torch.linalg.matrix_norm(jac, ord=2)
         else:
@@ -279,3 +305,91 @@ def jacobian_norm_lower(
         best = top if best is None else torch.maximum(best, top)
     assert best is not None
     return as_output(best.numpy())
+
+
+def planar_relu_lipschitz(net: Ensemble, *, residual: bool = False, tol: float = 1e-9) -> Any:
+    r"""The exact Lipschitz constant, on all of :math:`\mathbb R^2`, of one-hidden-layer ReLU
+    networks with two inputs: a certificate with no slack.
+
+    A network :math:`x\mapsto W_2^\top\mathrm{ReLU}(W_1^\top x+b_1)+b_2` is affine on each region
+    of the arrangement of the lines :math:`\ell_k=\{x:\ a_k^\top x+c_k=0\}` (:math:`a_k` the
+    :math:`k`-th column of :math:`W_1`), with Jacobian :math:`W_1D W_2` (row convention),
+    :math:`D` the diagonal 0/1 pattern of the active units. On a convex domain a continuous
+    piecewise-affine map has as Lipschitz constant the largest operator norm of its pieces
+    (split any segment at the lines it crosses), so the constant is the largest
+    :math:`\|W_1DW_2\|_2` over the patterns of the regions with an interior. Every such region has
+    a vertex :math:`\ell_i\cap\ell_j` on its boundary unless all lines are parallel (a region
+    without a vertex is bounded by whole lines, a half-plane or a strip, which any non-parallel
+    line would cross), and when no third line passes through that vertex the four regions around
+    it have the pattern of the other units at the vertex and the four choices for units
+    :math:`i,j`. So the maximum over all vertices of these four patterns is the constant,
+    exactly (up to rounding). With ``residual=True`` the Jacobians are :math:`I+W_1DW_2`: the
+    constant of :math:`x\mapsto x+\mathrm{net}(x)`, the latent dynamics :math:`f=\mathrm{id}+v`
+    of Proposition 1 when the network is a velocity map :math:`v`.
+
+    Parameters
+    ----------
+    net : Ensemble
+        Two layers (one hidden ReLU layer), input dimension 2, linear output; all members.
+    residual : bool
+        The constant of :math:`x+\mathrm{net}(x)` (output dimension 2).
+    tol : float
+        Relative tolerance of the general-position checks (parallel lines, a third line through
+        a vertex).
+
+    Returns
+    -------
+    float or ndarray, shape (M,)
+        One constant per member (a ``float`` for one member); it is at least
+        :func:`jacobian_norm_lower` on any points and at most :func:`lipschitz_upper_bound`.
+
+    Raises
+    ------
+    ValueError
+        For another architecture, or a network whose lines are not in general position (all
+        parallel, or three through one point): there the enumeration could miss a region.
+    """
+    if not isinstance(net, Ensemble):
+        raise ValueError(f"net must be an Ensemble, got {type(net).__name__}")
+    if len(net.params) != 2 or net.output != "linear" or net.params[0][0].shape[-2] != 2:
+        raise ValueError("planar_relu_lipschitz needs one hidden ReLU layer, two inputs and a "
+                         "linear output")
+    W1, c = (t.detach().double().numpy() for t in net.params[0])  # (M, 2, n), (M, n)
+    W2 = net.params[1][0].detach().double().numpy()  # (M, n, d_out)
+    identity = np.eye(2) if _check_residual(residual, 2, W2.shape[-1]) else 0.0
+    if not (np.isfinite(tol) and 0 < tol < 1):
+        raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
+    M, n = c.shape
+    norm_a = np.linalg.norm(W1, axis=1)  # (M, n)
+    live = norm_a > 0  # a unit with a_k = 0 is constant: no line, and its pattern never matters
+    rank1 = np.einsum("mdk,mko->mkdo", W1, W2)  # (M, n, 2, d_out): unit k's term of the Jacobian
+    i_all, j_all = np.triu_indices(n, 1)
+    best = np.zeros(M)
+    found = np.zeros(M, dtype=bool)
+    for start in range(0, i_all.size, 2048):
+        i, j = i_all[start:start + 2048], j_all[start:start + 2048]
+        ai, aj, ci, cj = W1[:, :, i], W1[:, :, j], c[:, i], c[:, j]  # (M, 2, P), (M, P)
+        det = ai[:, 0] * aj[:, 1] - ai[:, 1] * aj[:, 0]
+        ok = np.abs(det) > tol * norm_a[:, i] * norm_a[:, j]  # not parallel (nor a dead unit)
+        safe = np.where(ok, det, 1.0)
+        x = np.stack([(-ci * aj[:, 1] + ai[:, 1] * cj) / safe,
+                      (-ai[:, 0] * cj + aj[:, 0] * ci) / safe], axis=1)  # (M, 2, P): vertices
+        pre = np.einsum("mdk,mdp->mpk", W1, x) + c[:, None, :]  # (M, P, n)
+        scale = norm_a[:, None, :] * np.linalg.norm(x, axis=1)[:, :, None] + np.abs(c)[:, None]
+        near = (np.abs(pre) <= tol * scale) & live[:, None, :]
+        near[:, np.arange(i.size), i] = near[:, np.arange(i.size), j] = False
+        if np.any(near & ok[:, :, None]):
+            raise ValueError("the network's lines are not in general position (three through "
+                             "one vertex): the enumeration of its regions would not be exact")
+        active = (pre > 0) & live[:, None, :]
+        active[:, np.arange(i.size), i] = active[:, np.arange(i.size), j] = False
+        base = np.einsum("mpk,mkdo->mpdo", active.astype(float), rank1) + identity
+        ri, rj = rank1[:, i], rank1[:, j]  # (M, P, 2, d_out)
+        jac = np.stack([base, base + ri, base + rj, base + ri + rj], axis=2)
+        norms = np.linalg.norm(jac, ord=2, axis=(-2, -1)).max(axis=2)  # (M, P)
+        best = np.maximum(best, np.where(ok, norms, 0.0).max(axis=1))
+        found |= ok.any(axis=1)
+    if not np.all(found):
+        raise ValueError("every member needs two units with non-parallel lines: with all lines "
+                         "parallel the regions have no vertex to enumerate")
+    return as_output(best)

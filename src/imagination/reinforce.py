@@ -22,14 +22,20 @@ with :math:`W_H^2=\mathbb E[\max_t\|\nabla_\theta\log\pi_\theta(a_t|s_t)\|^2]` (
 vector is the trace of its covariance). Proposition 2: a reward bias :math:`b` shifts the mean by
 :math:`\nabla_\theta B_H`, :math:`B_H=\mathbb E[\sum_{t<H}\gamma^tb_t]`, which no :math:`K` removes.
 
-Departure from the paper (paper.md §5, erratum): as summarised, the paper's estimator has no
-:math:`\gamma^t` weight; for :math:`\gamma<1` that form is biased for :math:`g_H`. This module
-implements the :math:`\gamma^t`-weighted, unbiased form by default (``weighting="discounted"``)
-and keeps the other (``weighting="undiscounted"``) to measure its bias.
+Departure from the paper (paper.md §5, erratum): the estimator as summarised (by secondary
+summaries of the paper; its PDF was not checked) has no :math:`\gamma^t` weight; for
+:math:`\gamma<1` that form is biased for :math:`g_H`. This module implements the
+:math:`\gamma^t`-weighted, unbiased form by default (``weighting="discounted"``) and keeps the
+other (``weighting="undiscounted"``) to measure its bias. Beyond the paper, the weighted form has a
+tighter noise bound, :math:`\sigma_\eta^2W_H^2\sum_{t<H}(t+1)^2\gamma^{2t}/K`
+(:func:`noise_variance_bound_weighted`), and one free of the horizon
+(:func:`noise_variance_bound_horizon_free`).
 
 The test bed is a small random tabular MDP with a tabular softmax policy, where :math:`J_H`,
 :math:`g_H` (autograd through a forward dynamic programme), :math:`W_H^2` and the exact added
-variance (enumeration of all trajectories) are computable exactly. Sampling is vectorised over
+variance (enumeration of all trajectories) are computable exactly, and the mean of either
+estimator two independent ways (enumeration, :func:`exact_estimator_mean`; dynamic programming,
+:func:`estimator_mean_dp`). Sampling is vectorised over
 any leading batch shape (e.g. ``(R, K)``: R repetitions of K rollouts) and consumes explicit
 uniforms, so a plain per-rollout loop fed the same numbers gives the same estimates.
 
@@ -57,6 +63,7 @@ __all__ = [
     "Rollouts",
     "TabularMDP",
     "bias_gradient",
+    "estimator_mean_dp",
     "exact_added_variance",
     "exact_estimator_mean",
     "exact_gradient",
@@ -66,6 +73,8 @@ __all__ = [
     "linear_exact_gradient",
     "linear_exact_objective",
     "noise_variance_bound",
+    "noise_variance_bound_horizon_free",
+    "noise_variance_bound_weighted",
     "random_linear_gaussian_system",
     "random_tabular_mdp",
     "reinforce_estimates",
@@ -74,6 +83,7 @@ __all__ = [
     "reward_noise",
     "sample_linear_rollouts",
     "sample_rollouts",
+    "score_weight_sum",
     "softmax_policy",
 ]
 
@@ -686,6 +696,63 @@ def exact_estimator_mean(
     return mean
 
 
+def estimator_mean_dp(
+    mdp: TabularMDP,
+    theta: ArrayLike,
+    horizon: int,
+    *,
+    rewards: ArrayLike | None = None,
+    weighting: str = "discounted",
+) -> NDArray[np.float64]:
+    r"""The exact mean of one rollout's estimate by dynamic programming (policy-gradient form).
+
+    Independent of :func:`exact_estimator_mean` (enumeration of trajectories) and of
+    :func:`exact_gradient` (autograd): since :math:`\nabla\log\pi_t` depends on
+    :math:`(s_t,a_t)` only, :math:`\mathbb E[\nabla\log\pi_t\,G_t]=
+    \mathbb E[\nabla\log\pi_t\,\bar G_t(s_t,a_t)]` with the expected reward-to-go
+    :math:`\bar G_t(s,a)=\tilde r(s,a)+\gamma\sum_{s'}P(s'|s,a)\bar G_{t+1}(s')`,
+    :math:`\bar G_t(s)=\sum_a\pi(a|s)\bar G_t(s,a)`, :math:`\bar G_H=0` (a backward recursion), and
+    for a tabular softmax
+    :math:`\mathbb E_{a\sim\pi(\cdot|s)}[(e_a-\pi(\cdot|s))\,\bar G_t(s,a)]_{a'}
+    =\pi(a'|s)(\bar G_t(s,a')-\bar G_t(s))`. With the state distributions of a forward recursion,
+
+    .. math::
+
+       \mathbb E[\hat g^{(1)}]_{sa}=\sum_{t<H}w_t\,\Pr(s_t=s)\,\pi(a|s)\,
+       \bigl(\bar G_t(s,a)-\bar G_t(s)\bigr),
+
+    :math:`w_t=\gamma^t` (``"discounted"``, the mean is :math:`g_H`) or :math:`w_t=1`
+    (``"undiscounted"``, the form of the paper as summarised). Cost :math:`O(H\,S^2A)`.
+
+    Parameters
+    ----------
+    mdp, theta, horizon
+        As in :func:`exact_gradient`.
+    rewards
+        Deterministic state-action labels, shape ``(S, A)``; default ``mdp.r``.
+    weighting
+        ``"discounted"`` or ``"undiscounted"`` (see :func:`reinforce_estimates`).
+
+    Returns
+    -------
+    ndarray, shape ``(S, A)``
+    """
+    theta, horizon = _check_problem(mdp, theta, horizon)
+    labels = mdp.r if rewards is None else _check_table("rewards", rewards, mdp.r.shape)
+    w = _step_weights(mdp.gamma, horizon, _check_weighting(weighting))
+    pi = softmax_policy(theta)
+    S, A = pi.shape
+    dist = [mdp.mu]  # Pr(s_t = s), t < H
+    for _ in range(horizon - 1):
+        dist.append((dist[-1][:, None] * pi).reshape(S * A) @ mdp.P.reshape(S * A, S))
+    mean, G_s = np.zeros((S, A)), np.zeros(S)  # G_s: bar G_{t+1}(s), zero at t + 1 = H
+    for t in range(horizon - 1, -1, -1):
+        G_sa = labels + mdp.gamma * (mdp.P @ G_s)  # bar G_t(s, a)
+        G_s = np.sum(pi * G_sa, axis=1)  # bar G_t(s)
+        mean += w[t] * dist[t][:, None] * pi * (G_sa - G_s[:, None])
+    return mean
+
+
 def exact_added_variance(
     mdp: TabularMDP,
     theta: ArrayLike,
@@ -760,7 +827,9 @@ def noise_variance_bound(
 
     It bounds :func:`exact_added_variance` for both weightings, since
     :math:`\|v_{t'}\|\le\max_t\|\nabla\log\pi_t\|/(1-\gamma)` (with the :math:`\gamma^t` weight
-    because :math:`(t'+1)\gamma^{t'}\le1/(1-\gamma)`).
+    because :math:`(t'+1)\gamma^{t'}\le1/(1-\gamma)`). For the :math:`\gamma^t`-weighted form,
+    :func:`noise_variance_bound_weighted` is tighter and :func:`noise_variance_bound_horizon_free`
+    does not grow with :math:`H`.
 
     Parameters
     ----------
@@ -790,6 +859,145 @@ def noise_variance_bound(
     k = _check_n_rollouts(n_rollouts)
     gamma = float(check_gamma(gamma))
     return sigma2 * horizon * w2 / (k * (1.0 - gamma) ** 2)
+
+
+def score_weight_sum(horizon: int, gamma: float, *, power: int = 2) -> float:
+    r""":math:`\Omega_H(\gamma)=\sum_{t<H}(t+1)^2\gamma^{2t}`, the factor of the tighter noise bound
+    (chapter 5).
+
+    With ``power=1``, :math:`\sum_{t<H}(t+1)\gamma^{2t}`: the factor of the sharper bound that
+    uses the orthogonality of the scores (chapter 5, remark). The sum of :math:`H` positive terms,
+    computed directly for :math:`H\le10^5`; for longer horizons as the infinite sum minus its
+    tail, both in closed form with :math:`x=\gamma^2`:
+
+    .. math::
+
+       \sum_{t\ge0}(t+1)^2x^t=\frac{1+x}{(1-x)^3},\qquad
+       \sum_{t\ge H}(t+1)^2x^t=x^H\Bigl[\frac{1+x}{(1-x)^3}+\frac{2H}{(1-x)^2}
+       +\frac{H^2}{1-x}\Bigr]
+
+    (from :math:`(t+1)^2=(u+1)^2+2H(u+1)+H^2` with :math:`u=t-H`), and for ``power=1``
+    :math:`1/(1-x)^2` and :math:`x^H[1/(1-x)^2+H/(1-x)]`; the tails are sums of positive terms.
+
+    Parameters
+    ----------
+    horizon
+        :math:`H\ge1`.
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+    power
+        1 or 2, the exponent of :math:`t+1`.
+
+    Returns
+    -------
+    float
+        For ``power=2``, at most
+        :math:`\min\bigl(H/(1-\gamma)^2,\ (1+\gamma^2)/(1-\gamma^2)^3\bigr)`.
+
+    Examples
+    --------
+    >>> score_weight_sum(3, 0.5)  # 1 + 4 / 4 + 9 / 16
+    2.5625
+    >>> score_weight_sum(3, 0.5, power=1)  # 1 + 2 / 4 + 3 / 16
+    1.6875
+    """
+    horizon = check_int("horizon", horizon, 1)
+    x = float(check_gamma(gamma)) ** 2
+    if power not in (1, 2) or isinstance(power, bool):
+        raise ValueError(f"power must be 1 or 2, got {power!r}")
+    if horizon <= 100_000:
+        t = np.arange(horizon, dtype=float)
+        return float(np.sum((t + 1.0) ** power * x**t))  # 0.0 ** 0 == 1: gamma = 0 gives 1
+    if power == 1:
+        total = 1.0 / (1.0 - x) ** 2
+        return total - x**horizon * (total + horizon / (1.0 - x))
+    total = (1.0 + x) / (1.0 - x) ** 3
+    tail = x**horizon * (total + 2.0 * horizon / (1.0 - x) ** 2 + horizon**2 / (1.0 - x))
+    return total - tail
+
+
+def noise_variance_bound_weighted(
+    sigma2: float, horizon: int, w2: float, n_rollouts: float, gamma: float
+) -> float:
+    r"""A tighter bound on the variance label noise adds to the :math:`\gamma^t`-weighted
+    estimator: :math:`\sigma_\eta^2\,W_H^2\sum_{t<H}(t+1)^2\gamma^{2t}/K` (beyond the paper).
+
+    With the :math:`\gamma^t` weight, :math:`v_{t'}=\gamma^{t'}\sum_{t\le t'}\nabla\log\pi_t`, so
+    :math:`\|v_{t'}\|^2\le(t'+1)^2\gamma^{2t'}\max_t\|\nabla\log\pi_t\|^2`; summing over
+    :math:`t'<H` and taking expectations bounds :func:`exact_added_variance` by this value. Theorem
+    2's proof continues with :math:`(t'+1)\gamma^{t'}\le1/(1-\gamma)`, which gives
+    :func:`noise_variance_bound`; the full series gives
+    :func:`noise_variance_bound_horizon_free`. This bound is below both (chapter 5 proves it). It
+    does **not** hold for the unweighted form, whose :math:`v_{t'}` lacks the factor
+    :math:`\gamma^{t'}`. The scores are martingale differences, so
+    :math:`\mathbb E\|v_{t'}\|^2=\gamma^{2t'}\sum_{t\le t'}\mathbb E\|\nabla\log\pi_t\|^2` and
+    the square on :math:`t'+1` can even be dropped (``score_weight_sum(H, gamma, power=1)``).
+
+    Parameters
+    ----------
+    sigma2
+        Noise variance >= 0.
+    horizon
+        :math:`H \ge 1`.
+    w2
+        :math:`W_H^2 \ge 0` (e.g. :func:`exact_w2`).
+    n_rollouts
+        K >= 1 (a real K is allowed).
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> noise_variance_bound_weighted(2.0, 3, 0.5, 4, 0.5)  # 2 * 0.5 * 2.5625 / 4
+    0.640625
+    """
+    sigma2 = check_nonneg("sigma2", sigma2)
+    w2 = check_nonneg("w2", w2)
+    k = _check_n_rollouts(n_rollouts)
+    return sigma2 * w2 * score_weight_sum(horizon, gamma) / k
+
+
+def noise_variance_bound_horizon_free(
+    sigma2: float, w2: float, n_rollouts: float, gamma: float
+) -> float:
+    r"""A bound free of the horizon on the variance label noise adds to the
+    :math:`\gamma^t`-weighted estimator:
+    :math:`\sigma_\eta^2\,W_H^2\,(1+\gamma^2)/(K(1-\gamma^2)^3)` (beyond the paper).
+
+    It is :func:`noise_variance_bound_weighted` with the sum over :math:`t<H` extended to all
+    :math:`t\ge0`: :math:`\sum_{t\ge0}(t+1)^2x^t=(1+x)/(1-x)^3` for :math:`0\le x<1`. It depends
+    on :math:`H` only through :math:`W_H^2`, which for a bounded score (a tabular softmax has
+    :math:`\|\nabla\log\pi\|^2\le2`) has a bound free of :math:`H` as well.
+
+    Parameters
+    ----------
+    sigma2
+        Noise variance >= 0.
+    w2
+        :math:`W_H^2 \ge 0`.
+    n_rollouts
+        K >= 1 (a real K is allowed).
+    gamma
+        Discount factor, ``0 <= gamma < 1``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> noise_variance_bound_horizon_free(1.0, 1.0, 1, 0.5)  # 1.25 / 0.75**3
+    2.962962962962963
+    """
+    sigma2 = check_nonneg("sigma2", sigma2)
+    w2 = check_nonneg("w2", w2)
+    k = _check_n_rollouts(n_rollouts)
+    x = float(check_gamma(gamma)) ** 2
+    return sigma2 * w2 * (1.0 + x) / (k * (1.0 - x) ** 3)
 
 
 # --------------------------------------------------------------------------- continuous test bed

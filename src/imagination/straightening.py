@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_output, check_int, check_rng
+from ._checks import as_output, check_int, check_nonneg_arrays, check_rng
 
 __all__ = [
     "FIELD_KINDS",
@@ -49,6 +49,7 @@ __all__ = [
     "curvature_bound",
     "curvature_bound_sharp",
     "curvature_loss",
+    "dynamics_lipschitz_interval",
     "extremal_velocity_field",
     "max_observed_curvature",
     "one_step_curvature",
@@ -185,6 +186,45 @@ def curvature_bound_sharp(eps: ArrayLike) -> Any:
     return as_output(e**2 / (1.0 + np.sqrt(1.0 - e**2)))
 
 
+def dynamics_lipschitz_interval(eps: ArrayLike) -> tuple[Any, Any]:
+    r"""Where the Lipschitz constant :math:`L_f` of the latent dynamics :math:`f=\mathrm{id}+v`
+    lies when its velocity field :math:`v` has Lipschitz constant :math:`\varepsilon`:
+    :math:`|1-\varepsilon|\le L_f\le1+\varepsilon`.
+
+    Upper end: :math:`\|f(x)-f(y)\|\le\|x-y\|+\|v(x)-v(y)\|\le(1+\varepsilon)\|x-y\|`. Lower end:
+    :math:`\|f(x)-f(y)\|\ge\|x-y\|-\|v(x)-v(y)\|\ge(1-\varepsilon)\|x-y\|` for every pair, so
+    :math:`L_f\ge1-\varepsilon`; and :math:`v=f-\mathrm{id}` gives :math:`\varepsilon\le L_f+1`.
+    Both ends are attained, by :math:`v(z)=\varepsilon z` and :math:`v(z)=-\varepsilon z`. In
+    Proposition 1's setting, :math:`0<\varepsilon<1` an upper bound on the constant of :math:`v`,
+    the interval is :math:`[1-\varepsilon,1+\varepsilon]`: straight trajectories, guaranteed by a
+    small :math:`\varepsilon`, come with :math:`L_f` near 1, not near 0 (chapter 2). For
+    :math:`\varepsilon\ge1` the lower end :math:`\varepsilon-1` needs the exact constant of
+    :math:`v`; with only an upper bound it is 0.
+
+    Parameters
+    ----------
+    eps : float or array_like
+        Lipschitz constant of :math:`v`, finite and >= 0.
+
+    Returns
+    -------
+    lower, upper : float or ndarray
+        :math:`|1-\varepsilon|` and :math:`1+\varepsilon`.
+
+    Raises
+    ------
+    ValueError
+        If any ``eps`` is negative or not finite.
+
+    Examples
+    --------
+    >>> dynamics_lipschitz_interval(0.25)
+    (0.75, 1.25)
+    """
+    (e,) = check_nonneg_arrays(eps=eps)
+    return as_output(np.abs(1.0 - e)), as_output(1.0 + e)
+
+
 # --------------------------------------------------------------------------- test fields
 
 
@@ -226,6 +266,37 @@ class VelocityFields:
     @property
     def dim(self) -> int:
         return int(self.offset.shape[1])
+
+    def dynamics_lipschitz(self) -> NDArray[np.float64]:
+        r"""The exact Lipschitz constant of each latent dynamics :math:`f_i=\mathrm{id}+v_i`.
+
+        Affine: :math:`\|I+A_i\|_2`. Sine: the Jacobian
+        :math:`I+\varepsilon_iQ_i\,\mathrm{diag}(\cos(P_iz+\varphi_i))\,P_i` takes every diagonal
+        in :math:`[-1,1]^d` as :math:`z` ranges over :math:`\mathbb R^d` (:math:`P_i` is
+        invertible), its norm is convex in the diagonal, so the supremum is the largest norm
+        over the :math:`2^d` sign diagonals, each attained (where every cosine is :math:`\pm1`).
+        Either way the value lies in :func:`dynamics_lipschitz_interval` of
+        :math:`\varepsilon_i`.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+
+        Raises
+        ------
+        ValueError
+            For sine fields of dimension above 12 (the :math:`2^d` sign diagonals).
+        """
+        eye = np.eye(self.dim)
+        if self.kind == "affine":
+            return np.linalg.norm(eye + self.linear, ord=2, axis=(1, 2))
+        if self.dim > 12:
+            raise ValueError(f"dynamics_lipschitz of sine fields enumerates 2**d sign patterns; "
+                             f"d = {self.dim} > 12")
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * self.dim)).reshape(self.dim, -1).T
+        jac = eye + self.eps[:, None, None, None] * np.einsum(
+            "nij,sj,njk->nsik", self.linear, signs, self.inner)
+        return np.linalg.norm(jac, ord=2, axis=(2, 3)).max(axis=1)
 
     def __call__(self, z: ArrayLike) -> NDArray[np.float64]:
         """Evaluate every field at its points: ``z`` of shape (n, P, d) -> (n, P, d)."""
