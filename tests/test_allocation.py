@@ -299,14 +299,33 @@ def test_allocation_bootstrap_resolves_every_valid_draw():
                            n_boot=200, rng=rng)
     draws = im.allocation_bootstrap(1e5, 1.0, 3.0, dyn, rew, 2.0)
     assert draws.n_boot == 200 and draws.n_valid == 200 and draws.excluded == 0.0
-    # draw 17 by hand: the pair of the two fits' 17th draws
+    # draw 17 by hand: the pair of the two fits' 17th draws (the batched Newton solve agrees
+    # with optimal_allocation's Brent solve to a few ulps)
     a = optimal_allocation(1e5, 1.0, 3.0, PowerLaw(*dyn.boot[17]), PowerLaw(*rew.boot[17]), 2.0)
-    assert (draws.ratio[17], draws.n_dyn[17], draws.dyn_share[17]) == (a.ratio, a.n_dyn,
-                                                                        a.dyn_share)
+    np.testing.assert_allclose((draws.ratio[17], draws.n_dyn[17], draws.dyn_share[17]),
+                               (a.ratio, a.n_dyn, a.dyn_share), rtol=1e-13)
     lo, hi = draws.interval("ratio")
     assert lo == np.percentile(draws.ratio, 2.5) and hi == np.percentile(draws.ratio, 97.5)
     point = optimal_allocation(1e5, 1.0, 3.0, dyn.law, rew.law, 2.0).ratio
     assert lo < point < hi
+
+
+@pytest.mark.parametrize("budget", [1e-3, 1e3, 1e30])
+def test_allocation_bootstrap_equals_the_plain_loop(budget):
+    # The fast path (every draw solved at once by Newton's method) against a plain loop of
+    # optimal_allocation, on draws with exponents far apart in both directions and equal ones.
+    rng = np.random.default_rng(11)
+    exps = np.array([[5.0, 0.05], [0.05, 5.0], [0.01, 3.0], [1.0, 1.0], [0.11, 0.96]])
+    exps = np.repeat(exps, 8, axis=0) * rng.uniform(0.9, 1.1, (40, 2))
+    exps[24:32] = exps[24:32, :1]  # alpha = beta exactly: h is linear
+    dyn = SimpleNamespace(boot=np.column_stack([rng.uniform(0.1, 10, 40), exps[:, 0]]))
+    rew = SimpleNamespace(boot=np.column_stack([rng.uniform(0.1, 100, 40), exps[:, 1]]))
+    draws = im.allocation_bootstrap(budget, 2.0, 0.5, dyn, rew, 3.0)
+    loop = [optimal_allocation(budget, 2.0, 0.5, PowerLaw(*d), PowerLaw(*r), 3.0)
+            for d, r in zip(dyn.boot, rew.boot, strict=True)]
+    for name in ("n_dyn", "n_rew", "ratio", "dyn_share"):
+        np.testing.assert_allclose(getattr(draws, name), [getattr(a, name) for a in loop],
+                                   rtol=1e-13, err_msg=name)
 
 
 def test_allocation_bootstrap_excludes_draws_without_an_optimum():

@@ -440,15 +440,37 @@ class AllocationDraws:
         return float(lo), float(hi)
 
 
+def _log_odds_batch(B: float, c_d: float, c_r: float, A_d: np.ndarray, alpha: np.ndarray,
+                    A_r: np.ndarray, beta: np.ndarray, m: float) -> np.ndarray:
+    # The condition h(u) = c of the module doc for many laws at once, by Newton's method. h is
+    # increasing with h' between 1 + min(alpha, beta) and 1 + max(alpha, beta), and convex
+    # (beta > alpha) or concave (beta < alpha): its tangents lie on one side of it, so from any
+    # start the first step lands on that side of the root and the iterates then move to it
+    # monotonically (global, quadratic convergence; one step when alpha = beta, h linear).
+    c = (np.log(alpha / beta) + math.log(m) + np.log(A_d / A_r)
+         - alpha * math.log(B / c_d) + beta * math.log(B / c_r))
+    a1, b1 = alpha + 1.0, beta + 1.0
+    u = (c - (beta - alpha) * math.log(2.0)) / (0.5 * (a1 + b1))  # the middle of the bracket
+    for _ in range(200):
+        h = a1 * log_expit(u) - b1 * log_expit(-u) - c
+        step = h / (a1 * expit(-u) + b1 * expit(u))
+        u = u - step
+        if np.all(np.abs(step) <= 4 * np.finfo(float).eps * (1.0 + np.abs(u))):
+            break
+    return u
+
+
 def allocation_bootstrap(budget: float, cost_dyn: float, cost_rew: float, dyn_fit: Any,
                          rew_fit: Any, multiplier: float) -> AllocationDraws:
     r"""Sampling distribution of Theorem 1's split from the bootstrap draws of both fits.
 
     Draw :math:`i` of the dynamics fit is paired with draw :math:`i` of the reward fit: the two
     fits' bootstraps are independent, so the pairs are draws of the joint sampling distribution
-    of both laws. Each pair with both exponents :math:`>0` gets its exact optimum
-    (:func:`optimal_allocation`); the others have no interior optimum and are counted in
-    ``excluded``.
+    of both laws. Each pair with both exponents :math:`>0` gets its exact optimum (the optimum of
+    :func:`optimal_allocation`, solved for all draws at once: Newton's method on the monotone
+    condition of the module doc, convex or concave, so it converges from any start; it agrees
+    with :func:`optimal_allocation` to about ``1e-14`` relative); the others have no interior
+    optimum and are counted in ``excluded``.
 
     Parameters
     ----------
@@ -465,19 +487,29 @@ def allocation_bootstrap(budget: float, cost_dyn: float, cost_rew: float, dyn_fi
     Raises
     ------
     ValueError
-        If the fits carry different numbers of draws, or as :func:`optimal_allocation`.
+        If the fits carry different numbers of draws, a coefficient is not finite and positive,
+        an optimum falls outside the float range, or as :func:`optimal_allocation`.
     """
-    from .scaling import PowerLaw
-
     d, r = np.asarray(dyn_fit.boot, dtype=float), np.asarray(rew_fit.boot, dtype=float)
     if d.shape != r.shape or d.ndim != 2 or d.shape[1:] != (2,):
         raise ValueError(f"dyn_fit.boot and rew_fit.boot must both have shape (n_boot, 2), got "
                          f"{d.shape} and {r.shape}")
+    B = check_positive("budget", budget)
+    c_d = check_positive("cost_dyn", cost_dyn)
+    c_r = check_positive("cost_rew", cost_rew)
+    m = _check_multiplier(multiplier)
+    if not np.all(np.isfinite(d) & np.isfinite(r)) or np.any(d[:, 0] <= 0) or np.any(r[:, 0] <= 0):
+        raise ValueError("every bootstrap draw must have a finite coef > 0 and a finite exponent")
     valid = (d[:, 1] > 0) & (r[:, 1] > 0)
-    draws = [optimal_allocation(budget, cost_dyn, cost_rew, PowerLaw(*dd), PowerLaw(*rr),
-                                multiplier) for dd, rr in zip(d[valid], r[valid], strict=True)]
-    fields = {name: np.array([getattr(a, name) for a in draws], dtype=float)
-              for name in ("n_dyn", "n_rew", "ratio", "dyn_share")}
+    (A_d, alpha), (A_r, beta) = d[valid].T, r[valid].T
+    u = _log_odds_batch(B, c_d, c_r, A_d, alpha, A_r, beta, m)
+    n_dyn, n_rew = budget_line(B, c_d, c_r, log_odds=u)
+    n_dyn, n_rew = np.asarray(n_dyn, dtype=float), np.asarray(n_rew, dtype=float)
+    if not np.all(np.isfinite(u) & (n_dyn > 0) & (n_rew > 0) & np.isfinite(n_dyn)
+                  & np.isfinite(n_rew)):
+        raise ValueError("the optimum of a bootstrap draw is outside the float range: rescale "
+                         "the budget, costs or coefficients")
     n_boot = int(d.shape[0])
-    return AllocationDraws(**fields, n_boot=n_boot,
+    return AllocationDraws(n_dyn=n_dyn, n_rew=n_rew, ratio=np.exp(u) * c_r / c_d,
+                           dyn_share=expit(u), n_boot=n_boot,
                            excluded=float(1.0 - valid.mean()) if n_boot else 0.0)
