@@ -51,8 +51,8 @@ def test_eq3_fit_recovers_exponent_within_its_standard_error(coef, exponent, see
 
 
 def test_eq3_bootstrap_ci_coverage_is_near_nominal():
-    # 200 synthetic repetitions; the within-n bootstrap of 8 seeds per n slightly under-covers
-    # (its variance is (k-1)/k of the truth), so the 95% interval's coverage must lie in
+    # 200 synthetic repetitions of 8 seeds per n; the within-n bootstrap rescales deviations by
+    # sqrt(k/(k-1)) so its variance is unbiased, and the 95% interval's coverage must lie in
     # [0.85, 0.99]: the binomial SD at p = 0.95 and 200 draws is 0.015.
     rng = np.random.default_rng(1)
     hits = 0
@@ -124,3 +124,27 @@ def test_band_is_the_pointwise_percentile_of_the_bootstrap_laws():
         im.fit_power_law(n, 2 * n**-0.4, n_boot=0, rng=rng).band(grid)
     with pytest.raises(ValueError, match="level must lie in"):
         fit.band(grid, level=1.0)
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 10])
+def test_eq3_bootstrap_variance_is_unbiased(seeds):
+    # The exponent is -slope = -sum_i w_i ybar_i with w_i = k (x_i - xbar) / Sxx over the
+    # distinct n. A replicate's mean at n_i is ybar_i plus sqrt(k/(k-1)) times the mean of k
+    # deviations drawn from that n, whose variance is (k-1)/k * s_i^2 / k (s_i^2 the unbiased
+    # variance of the rows at n_i); so Var*(exponent) = sum_i w_i^2 s_i^2 / k exactly. Without
+    # the rescaling it would be (k-1)/k of that: 1/2 at k = 2, which this test catches.
+    rng = np.random.default_rng(seeds)
+    n, err = synthetic_curve(0.34, 0.11, 0.2, seeds, rng)
+    fit = im.fit_power_law(n, err, n_boot=40_000, rng=rng)
+    x = np.log(SIZES)
+    w = seeds * (x - x.mean()) / (seeds * np.sum((x - x.mean()) ** 2))
+    s2 = np.log(err).reshape(SIZES.size, seeds).var(axis=1, ddof=1)
+    expected = np.sum(w**2 * s2 / seeds)
+    # relative Monte Carlo SD of a variance from 40,000 draws: sqrt(2 / 40000) = 0.7%
+    assert np.var(fit.boot[:, 1]) == pytest.approx(expected, rel=0.035)
+    # the residual scheme (one row per n): Var* = (R/(R-2)) * mean(resid^2) / Sxx
+    single = im.fit_power_law(SIZES, err[::seeds], n_boot=40_000, rng=rng)
+    xs = np.log(SIZES)
+    resid = np.log(err[::seeds]) - np.log(single.coef) + single.exponent * xs
+    expected = np.mean(resid**2) * 7 / 5 / np.sum((xs - xs.mean()) ** 2)
+    assert np.var(single.boot[:, 1]) == pytest.approx(expected, rel=0.035)

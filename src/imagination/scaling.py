@@ -81,8 +81,10 @@ class PowerLawFit:
     boot : ndarray, shape (n_boot, 2)
         Joint bootstrap draws of ``(coef, exponent)``.
     boot_method : str
-        ``"rows within n"`` (rows resampled within each distinct ``n``) or ``"residuals"``
-        (used when some ``n`` has a single row, where resampling within it would change nothing).
+        ``"rows within n"`` (rows resampled within each distinct ``n``, their deviations from
+        the mean at that ``n`` rescaled by :math:`\\sqrt{k/(k-1)}`) or ``"residuals"`` (used
+        when some ``n`` has a single row, where resampling within it would change nothing; the
+        residuals rescaled by :math:`\\sqrt{R/(R-2)}`). See :func:`fit_power_law`.
     """
 
     coef: float
@@ -142,6 +144,8 @@ def fit_power_law(
         Bootstrap repetitions (>= 0). Rows are resampled with replacement *within each distinct*
         ``n``, so every replicate keeps the design of the experiment; when some ``n`` has a single
         row, residuals of the fit are resampled instead (see :attr:`PowerLawFit.boot_method`).
+        Either way the resampled deviations are rescaled so that their variance is unbiased
+        (see Notes).
     rng : numpy.random.Generator
         Source of the bootstrap draws.
 
@@ -157,9 +161,25 @@ def fit_power_law(
         If the lengths differ, any ``n`` or ``err`` is not finite and positive, fewer than two
         distinct ``n`` are given, or ``n_boot < 0``.
 
+    Notes
+    -----
+    A plain resample of the :math:`k` rows at one ``n`` has the plug-in variance of those rows,
+    :math:`(k-1)/k` of their unbiased variance, so the bootstrap spread of every fitted quantity
+    is too small by :math:`\\sqrt{(k-1)/k}` and its 95% intervals under-cover: measured on curves
+    drawn from known laws (7 sizes, 10 seeds, the noise of ``book/data/``), the interval of
+    Theorem 1's split covered the true split in 92.5% of 2000 data sets (binomial SE 0.6%), 85% with
+    3 seeds. Each replicate therefore takes the mean at each ``n`` plus the resampled deviations
+    from it times :math:`\\sqrt{k/(k-1)}`, which restores the unbiased variance (the variance
+    correction of residual resampling, as in the modified residuals of Davison & Hinkley 1997,
+    ch. 6); the residual scheme likewise scales the residuals of the two-parameter fit by
+    :math:`\\sqrt{R/(R-2)}`. The
+    same 2000 data sets then give 94.0% (92% with 3 seeds, 90% with 2): what remains is the
+    uncertainty of the noise level itself, which a percentile interval does not carry.
+
     References
     ----------
-    Timor et al., "On Training in Imagination", Eq. (3) and §4.1 (Figure 1).
+    Timor et al., "On Training in Imagination", Eq. (3) and §4.1 (Figure 1). Davison, A. C. and
+    Hinkley, D. V. (1997), *Bootstrap Methods and their Application*, Cambridge University Press.
     """
     n_arr = np.asarray(n, dtype=float).ravel()
     e_arr = np.asarray(err, dtype=float).ravel()
@@ -190,11 +210,18 @@ def fit_power_law(
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         pick = rng.integers(0, counts[group[order]], size=(n_boot, n_arr.size))
         rows = order[starts[group[order]] + pick]
-        x_b, y_b = x[order], y[rows]
+        # Deviations from the mean of their n, inflated by sqrt(k / (k - 1)): a plain resample
+        # of k rows has only (k - 1)/k of their variance (the plug-in variance divides by k).
+        means = np.bincount(group, weights=y) / counts
+        g = group[order]
+        x_b = x[order]
+        y_b = means[g] + np.sqrt(counts / (counts - 1.0))[g] * (y[rows] - means[g])
     else:
         method = "residuals"
         rows = rng.integers(0, n_arr.size, size=(n_boot, n_arr.size))
-        x_b, y_b = x, intercept + slope * x + resid[rows]
+        # Residuals of a 2-parameter fit have (R - 2)/R of the noise variance on average.
+        scale = np.sqrt(n_arr.size / (n_arr.size - 2.0)) if n_arr.size > 2 else 1.0
+        x_b, y_b = x, intercept + slope * x + scale * resid[rows]
     slope_b, intercept_b = _log_least_squares(x_b, y_b)
     boot = np.column_stack([np.exp(intercept_b), -slope_b])
     ci = (
