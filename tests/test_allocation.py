@@ -338,3 +338,18 @@ def test_allocation_bootstrap_excludes_draws_without_an_optimum():
         draws.interval("share")
     with pytest.raises(ValueError, match=r"must both have shape"):
         im.allocation_bootstrap(100.0, 1.0, 1.0, fit, SimpleNamespace(boot=boot[:5]), 1.0)
+
+
+def test_allocation_at_budget_edge():
+    # alpha = beta = 1, costs 1: N_dyn / N_rew = sqrt(kappa) = sqrt(m A_d / A_r), so the dynamics
+    # share is sqrt(m) / (1 + sqrt(m)) with A_d = A_r: m = 1e-4 gives 0.01 / 1.01 < 1%.
+    law = PowerLaw(1.0, 1.0)
+    low = optimal_allocation(100.0, 1.0, 1.0, law, law, 1e-4)
+    assert low.dyn_share == pytest.approx(0.01 / 1.01, rel=1e-12)
+    assert low.at_budget_edge() == "dyn" and im.EDGE_SHARE == 0.01
+    assert low.at_budget_edge(min_share=0.009) is None  # 0.0099 is above 0.9%
+    high = optimal_allocation(100.0, 1.0, 1.0, law, law, 1e4)  # the mirror image
+    assert high.at_budget_edge() == "rew"
+    assert optimal_allocation(100.0, 1.0, 1.0, law, law, 1.0).at_budget_edge() is None
+    with pytest.raises(ValueError, match="min_share"):
+        low.at_budget_edge(min_share=0.5)

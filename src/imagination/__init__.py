@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 from .allocation import (
+    EDGE_SHARE,
     Allocation,
     AllocationDraws,
     allocation_bootstrap,
@@ -24,6 +25,8 @@ from .allocation import (
 from .book.records import best_time, load_records, machine_record, notebook_glues, write_record
 from .book.scale import SCALES, by_scale, current_scale, is_static
 from .bounds import (
+    BoundMultiplier,
+    bound_multiplier,
     compounding_rate,
     dynamics_coefficient,
     dynamics_coefficient_gradient,
@@ -185,10 +188,12 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AlignedLQGSystems",
+    "EDGE_SHARE",
     "Allocation",
     "AllocationBatch",
     "AllocationDraws",
     "AllocationProblems",
+    "BoundMultiplier",
     "BoundedFidelity",
     "BudgetedMSE",
     "BudgetedTraining",
@@ -220,6 +225,7 @@ __all__ = [
     "allocation_bootstrap",
     "allocation_kappa",
     "best_time",
+    "bound_multiplier",
     "bias_gradient",
     "budget_line",
     "budget_line_objective",

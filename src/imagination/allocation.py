@@ -53,6 +53,7 @@ from scipy.special import expit, log_expit
 from ._checks import as_output, check_positive
 
 __all__ = [
+    "EDGE_SHARE",
     "MIN_VALID_DRAWS",
     "Allocation",
     "AllocationDraws",
@@ -95,6 +96,39 @@ class Allocation:
     objective: float
     dyn_share: float
     rew_share: float
+
+    def at_budget_edge(self, min_share: float | None = None) -> str | None:
+        r"""Which stream, if any, gets less than ``min_share`` of the budget.
+
+        Theorem 1 always has an interior optimum, but one that gives a stream almost nothing
+        (by default under :data:`EDGE_SHARE` = 1% of the budget) says that the bound is
+        dominated by the other stream's error: the split then hangs on the fitted laws far
+        from where they were measured, and a small change in a multiplier or exponent moves it
+        a lot.
+
+        Parameters
+        ----------
+        min_share
+            Threshold in ``(0, 0.5)``; :data:`EDGE_SHARE` when ``None``.
+
+        Returns
+        -------
+        str or None
+            ``"dyn"`` if :math:`c_{\rm dyn}N^*_{\rm dyn}/B` is below it, ``"rew"`` if the
+            reward share is, ``None`` otherwise.
+        """
+        threshold = EDGE_SHARE if min_share is None else float(min_share)
+        if not 0 < threshold < 0.5:
+            raise ValueError(f"min_share must lie in (0, 0.5), got {min_share!r}")
+        if self.dyn_share < threshold:
+            return "dyn"
+        if self.rew_share < threshold:
+            return "rew"
+        return None
+
+
+#: A stream below this share of the budget is at its edge (:meth:`Allocation.at_budget_edge`).
+EDGE_SHARE = 0.01
 
 
 def _law(name: str, symbol: str, law: Any) -> tuple[float, float]:
