@@ -176,6 +176,7 @@ _LAZY: dict[str, str] = {
     "lipschitz_block_bounds": "imagination.lipschitz",
     "lipschitz_upper_bound": "imagination.lipschitz",
     "module_lipschitz": "imagination.lipschitz",
+    "sequential_from_state_dict": "imagination.lipschitz",
     "ModuleLipschitz": "imagination.lipschitz",
     "ACTIVATION_LIPSCHITZ": "imagination.lipschitz",
     "spectral_norms": "imagination.lipschitz",

@@ -30,6 +30,7 @@ import copy
 import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise as itertools_pairwise
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "lipschitz_block_bounds",
     "lipschitz_upper_bound",
     "module_lipschitz",
+    "sequential_from_state_dict",
     "spectral_norms",
 ]
 
@@ -559,3 +561,93 @@ def module_lipschitz(module: torch.nn.Module, x: ArrayLike | torch.Tensor, *,
     return ModuleLipschitz(upper_out, lower_out, tuple(names),
                            None if blocks is None else tuple(blocks), bool(residual),
                            int(xt.shape[0]))
+
+
+#: Activation names of :func:`sequential_from_state_dict` -> the torch layer.
+_ACTIVATION_LAYERS: dict[str, Callable[[], torch.nn.Module]] = {
+    "relu": torch.nn.ReLU,
+    "leaky_relu": torch.nn.LeakyReLU,
+    "tanh": torch.nn.Tanh,
+    "sigmoid": torch.nn.Sigmoid,
+    "elu": torch.nn.ELU,
+    "silu": torch.nn.SiLU,
+    "gelu": torch.nn.GELU,
+    "gelu_tanh": lambda: torch.nn.GELU(approximate="tanh"),
+}
+
+
+def sequential_from_state_dict(state_dict: Any, layers: Sequence[int],
+                               activation: str) -> torch.nn.Sequential:
+    r"""Rebuild ``Sequential(Linear, activation, Linear, ..., Linear)`` from its state_dict.
+
+    The network has ``len(layers) - 1`` Linear layers, the :math:`k`-th mapping
+    ``layers[k]`` to ``layers[k + 1]`` inputs, with ``activation`` between them; in the
+    state_dict of such a ``torch.nn.Sequential`` the :math:`k`-th Linear is module ``2k``, so the
+    keys are ``0.weight, 0.bias, 2.weight, 2.bias, ...`` (a layer without bias has no
+    ``.bias`` key). Every key, shape and value is checked before anything is loaded.
+
+    Parameters
+    ----------
+    state_dict : mapping of str to torch.Tensor
+        E.g. ``torch.load(path, weights_only=True)`` of ``torch.save(model.state_dict(), path)``.
+    layers : sequence of int
+        Layer sizes, input first, at least two, e.g. ``(16, 64, 12)``.
+    activation : str
+        One of ``relu, leaky_relu, tanh, sigmoid, elu, silu, gelu, gelu_tanh`` (torch's default
+        parameters: LeakyReLU slope 0.01, ELU alpha 1).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        In float32 (or the state's dtype), in eval mode.
+
+    Raises
+    ------
+    ValueError
+        If the object is not a mapping of tensors, a key is missing or unexpected, a shape
+        differs from what ``layers`` needs, a value is not finite, or the activation is unknown.
+    """
+    if activation not in _ACTIVATION_LAYERS:
+        raise ValueError(f"activation must be one of {', '.join(_ACTIVATION_LAYERS)}, got "
+                         f"{activation!r}")
+    sizes = [int(v) for v in layers]
+    if len(sizes) < 2 or any(v < 1 for v in sizes):
+        raise ValueError(f"layers must be at least two sizes >= 1, input first, got {layers!r}")
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise ValueError(f"the file holds a {type(state_dict).__name__}, not a state_dict (a "
+                         "dict of tensors, as model.state_dict() gives)")
+    shown = ", ".join(list(state_dict)[:8]) + (", ..." if len(state_dict) > 8 else "")
+    spec = ",".join(map(str, sizes))
+    modules: list[torch.nn.Module] = []
+    expected = set()
+    for k, (a, b) in enumerate(itertools_pairwise(sizes)):
+        w_key, b_key = f"{2 * k}.weight", f"{2 * k}.bias"
+        if w_key not in state_dict:
+            raise ValueError(f"no key {w_key!r} for Linear({a}, {b}) of layers {spec} (keys "
+                             f"found: {shown or 'none'})")
+        w = state_dict[w_key]
+        bias = state_dict.get(b_key)
+        for key, value, shape in ((w_key, w, (b, a)), (b_key, bias, (b,))):
+            if value is None:
+                continue
+            if tuple(value.shape) != shape:
+                raise ValueError(f"{key!r} has shape {tuple(value.shape)}, but layers {spec} need "
+                                 f"{shape} (Linear({a}, {b}))")
+            if not torch.is_floating_point(value) or not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{key!r} must hold finite floating-point numbers")
+        lin = torch.nn.Linear(a, b, bias=bias is not None, dtype=w.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            if bias is not None:
+                lin.bias.copy_(bias)
+        expected |= {w_key} | ({b_key} if bias is not None else set())
+        if k:
+            modules.append(_ACTIVATION_LAYERS[activation]())
+        modules.append(lin)
+    extra = [key for key in state_dict if key not in expected]
+    if extra:
+        raise ValueError(f"unexpected keys {', '.join(extra[:5])}: the file holds another "
+                         f"network than Linear layers {spec} with {activation} between (keys "
+                         f"found: {shown})")
+    return torch.nn.Sequential(*modules).eval()
