@@ -148,3 +148,26 @@ def test_eq3_bootstrap_variance_is_unbiased(seeds):
     resid = np.log(err[::seeds]) - np.log(single.coef) + single.exponent * xs
     expected = np.mean(resid**2) * 7 / 5 / np.sum((xs - xs.mean()) ** 2)
     assert np.var(single.boot[:, 1]) == pytest.approx(expected, rel=0.035)
+
+
+def test_eq3_bootstrap_fast_path_equals_a_plain_loop():
+    # Each replicate refitted by np.polyfit on rows built by hand from the same integers: the
+    # rows sorted by n, position j takes row pick[j] of its n, its deviation from the mean at n
+    # times sqrt(k/(k-1)) added to that mean.
+    rng = np.random.default_rng(5)
+    n, err = synthetic_curve(0.34, 0.11, 0.1, 4, rng)
+    perm = rng.permutation(n.size)  # rows in any order
+    n, err = n[perm], err[perm]
+    fit = im.fit_power_law(n, err, n_boot=50, rng=np.random.default_rng(8))
+    pick = np.random.default_rng(8).integers(0, 4, size=(50, n.size))
+    order = np.argsort(n, kind="stable")
+    y = np.log(err)
+    for b in range(50):
+        xs, ys = [], []
+        for j, row in enumerate(order):
+            same = order[(j // 4) * 4:(j // 4) * 4 + 4]  # the rows at this position's n
+            mean = y[same].mean()
+            xs.append(np.log(n[row]))
+            ys.append(mean + np.sqrt(4 / 3) * (y[same[pick[b, j]]] - mean))
+        slope, intercept = np.polyfit(xs, ys, 1)
+        np.testing.assert_allclose(fit.boot[b], [np.exp(intercept), -slope], rtol=1e-10)
