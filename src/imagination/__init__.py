@@ -15,12 +15,14 @@ from .allocation import (
     EDGE_SHARE,
     Allocation,
     AllocationDraws,
+    SplitCoverage,
     allocation_bootstrap,
     allocation_kappa,
     budget_line,
     budget_line_objective,
     optimal_allocation,
     split_cost_elasticity,
+    split_interval_coverage,
 )
 from .book.records import best_time, load_records, machine_record, notebook_glues, write_record
 from .book.scale import SCALES, by_scale, current_scale, is_static
@@ -222,6 +224,7 @@ __all__ = [
     "RealisedSplit",
     "Rollouts",
     "SCALES",
+    "SplitCoverage",
     "TabularMDP",
     "VALUE_FAMILIES",
     "ValueFamilySystems",
@@ -307,6 +310,7 @@ __all__ = [
     "simulate_gap",
     "softmax_policy",
     "split_cost_elasticity",
+    "split_interval_coverage",
     "surface_optimal_split",
     "surface_split_interval",
     "synthetic_configurations",

@@ -57,12 +57,14 @@ __all__ = [
     "MIN_VALID_DRAWS",
     "Allocation",
     "AllocationDraws",
+    "SplitCoverage",
     "allocation_bootstrap",
     "allocation_kappa",
     "budget_line",
     "budget_line_objective",
     "optimal_allocation",
     "split_cost_elasticity",
+    "split_interval_coverage",
 ]
 
 
@@ -547,3 +549,136 @@ def allocation_bootstrap(budget: float, cost_dyn: float, cost_rew: float, dyn_fi
     return AllocationDraws(n_dyn=n_dyn, n_rew=n_rew, ratio=np.exp(u) * c_r / c_d,
                            dyn_share=expit(u), n_boot=n_boot,
                            excluded=float(1.0 - valid.mean()) if n_boot else 0.0)
+
+
+@dataclass(frozen=True)
+class SplitCoverage:
+    r"""How often the bootstrap interval of Theorem 1's split covers the true split.
+
+    Attributes
+    ----------
+    truth : Allocation
+        The optimum on the true laws, the target of every interval.
+    n : ndarray, shape (R,)
+        The sample sizes of a curve's rows (each distinct size repeated ``seeds`` times).
+    dyn_errors, rew_errors : ndarray, shape (n_sets, R)
+        The regenerated learning curves, one row per data set.
+    intervals : ndarray, shape (n_sets, 2)
+        The interval of :math:`N_{\rm dyn}/N_{\rm rew}` of each data set (``nan`` where fewer
+        than :data:`MIN_VALID_DRAWS` draws were valid).
+    covered : ndarray of bool, shape (n_sets,)
+        Whether each interval holds ``truth.ratio``.
+    level : float
+        The nominal level.
+    n_boot : int
+        Bootstrap draws per fit.
+    """
+
+    truth: Allocation
+    n: NDArray[np.float64]
+    dyn_errors: NDArray[np.float64]
+    rew_errors: NDArray[np.float64]
+    intervals: NDArray[np.float64]
+    covered: NDArray[np.bool_]
+    level: float
+    n_boot: int
+
+    @property
+    def n_sets(self) -> int:
+        """Data sets regenerated."""
+        return int(self.covered.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the data sets whose interval covers the true split."""
+        return float(self.covered.mean())
+
+    @property
+    def standard_error(self) -> float:
+        r"""Binomial standard error of the coverage at the nominal level,
+        :math:`\sqrt{p(1-p)/n_{\rm sets}}` with :math:`p` = ``level``."""
+        return math.sqrt(self.level * (1.0 - self.level) / self.n_sets)
+
+    @property
+    def z(self) -> float:
+        """(coverage - level) / standard_error: how many standard errors off nominal."""
+        return (self.coverage - self.level) / self.standard_error
+
+
+def split_interval_coverage(dyn_law: Any, rew_law: Any, sizes: ArrayLike, seeds: int,
+                            sigma_dyn: float, sigma_rew: float, budget: float, cost_dyn: float,
+                            cost_rew: float, multiplier: float, *, n_sets: int,
+                            rng: np.random.Generator, n_boot: int = 1000,
+                            level: float = 0.95) -> SplitCoverage:
+    r"""Coverage of the split's bootstrap interval, measured on curves drawn from known laws.
+
+    Each of ``n_sets`` data sets holds two learning curves with ``seeds`` rows at each size,
+    :math:`\varepsilon=A\,n^{-a}e^{\sigma z}` with :math:`z` standard normal (log-normal scatter,
+    as the example files in ``book/data/``), dynamics rows drawn before reward rows from ``rng``.
+    Each set then goes through what ``imagination allocate`` does: both fits
+    (:func:`~imagination.scaling.fit_power_law`, one generator seeded with the set's index
+    ``i``, as ``--seed i``), the joint bootstrap of the split (:func:`allocation_bootstrap`)
+    and its percentile interval (:meth:`AllocationDraws.interval`). The interval should hold the
+    split of the true laws (:func:`optimal_allocation`) in a fraction ``level`` of the sets, up
+    to the binomial standard error :attr:`SplitCoverage.standard_error`. A set whose fitted
+    exponent is not positive (no optimum) counts as not covered.
+
+    Parameters
+    ----------
+    dyn_law, rew_law
+        The true laws (:class:`~imagination.scaling.PowerLaw`, exponents > 0).
+    sizes
+        The distinct sample sizes, > 0.
+    seeds
+        Rows per size, >= 2.
+    sigma_dyn, sigma_rew
+        Log-space noise of each curve, > 0.
+    budget, cost_dyn, cost_rew, multiplier
+        As in :func:`optimal_allocation`.
+    n_sets
+        Data sets, >= 1.
+    rng
+        Draws the curves.
+    n_boot
+        Bootstrap draws per fit, >= 1.
+    level
+        Nominal level of the interval, in (0, 1).
+
+    Returns
+    -------
+    SplitCoverage
+    """
+    from ._checks import check_int, check_rng
+    from .scaling import fit_power_law
+
+    check_rng(rng)
+    n_sets = check_int("n_sets", n_sets, 1)
+    seeds = check_int("seeds", seeds, 2)
+    n_boot = check_int("n_boot", n_boot, 1)
+    s_d = check_positive("sigma_dyn", sigma_dyn)
+    s_r = check_positive("sigma_rew", sigma_rew)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    truth = optimal_allocation(budget, cost_dyn, cost_rew, dyn_law, rew_law, multiplier)
+    levels = np.asarray(sizes, dtype=float).ravel()
+    if levels.size < 2 or np.any(~(levels > 0)) or np.unique(levels).size != levels.size:
+        raise ValueError(f"sizes must be at least two distinct sample sizes > 0, got {sizes!r}")
+    n = np.repeat(levels, seeds)
+    dyn_errors = np.empty((n_sets, n.size))
+    rew_errors = np.empty((n_sets, n.size))
+    intervals = np.full((n_sets, 2), np.nan)
+    for i in range(n_sets):
+        dyn_errors[i] = dyn_law(n) * np.exp(s_d * rng.standard_normal(n.size))
+        rew_errors[i] = rew_law(n) * np.exp(s_r * rng.standard_normal(n.size))
+        boot_rng = np.random.default_rng(i)
+        fits = [fit_power_law(n, e[i], n_boot=n_boot, rng=boot_rng)
+                for e in (dyn_errors, rew_errors)]
+        if min(f.exponent for f in fits) <= 0:
+            continue
+        ci = allocation_bootstrap(budget, cost_dyn, cost_rew, *fits, multiplier).interval(
+            "ratio", level)
+        if ci is not None:
+            intervals[i] = ci
+    covered = (intervals[:, 0] <= truth.ratio) & (truth.ratio <= intervals[:, 1])
+    return SplitCoverage(truth, n, dyn_errors, rew_errors, intervals, covered, float(level),
+                         n_boot)
