@@ -729,8 +729,8 @@ class AllocateResult:
         if self.bound is not None and self.horizon is None:
             lines.append(f"  Eq. (1) bound          |J(pi, M) - J(pi, M_hat)| <= {self.bound:.4g}")
         elif self.bound is not None:
-            lines.append(f"  U_H bound (H = {self.horizon:<4}) |J_H(pi, M) - J_H(pi, M_hat)| <= "
-                         f"{self.bound:.4g}")
+            label = f"U_H bound (H = {self.horizon})"
+            lines.append(f"  {label:<22} |J_H(pi, M) - J_H(pi, M_hat)| <= {self.bound:.4g}")
         else:
             lines.append("  Eq. (1) bound          needs --gamma --L-f --L-r --L-pi")
         lines.append("")
