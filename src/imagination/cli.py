@@ -1,6 +1,6 @@
 r"""The ``imagination`` command line: the paper's answers for your own measurements.
 
-Two subcommands, each a thin layer over the library (nothing is re-implemented here):
+Three subcommands, each a thin layer over the library (nothing is re-implemented here):
 
 ``imagination allocate``
     fits the power laws of Eq. (3) to measured learning curves of a dynamics model and a reward
@@ -8,23 +8,35 @@ Two subcommands, each a thin layer over the library (nothing is re-implemented h
     :math:`c_{\rm dyn}N_{\rm dyn}+c_{\rm rew}N_{\rm rew}=B` (:func:`imagination.optimal_allocation`)
     and reports the split with a 95% interval taken from the joint bootstrap draws of both fits
     (:func:`imagination.allocation_bootstrap`), plus the bound of Eq. (1) when the discount and
-    the Lipschitz constants are given.
+    the Lipschitz constants are given, or with ``--horizon H`` the finite-horizon bound
+    :math:`U_H` and its multiplier :math:`m_H`, which need no contraction
+    (:func:`imagination.bound_multiplier`). A split that leaves a model under 1% of the budget
+    gets a warning on stderr.
 ``imagination fidelity``
     interpolates measured reward-label noise :math:`\sigma^2(c)` against the label cost per rollout
     (:class:`imagination.MeasuredNoise`, PCHIP in :math:`\log c`), classifies the shape of the
     noise term of Corollary 2, :math:`(c_0+c)\,\sigma^2(c)`, at the measured costs
     (:func:`imagination.noise_cost_regime`) and minimises it on the interpolated curve
     (:func:`imagination.optimal_label_cost`).
+``imagination constants``
+    reads the state_dict of a ``torch.nn.Sequential(Linear, activation, ..., Linear)`` with
+    ``torch.load(..., weights_only=True)`` (never an arbitrary pickle), rebuilds the network
+    (:func:`imagination.sequential_from_state_dict`) and brackets its Lipschitz constant
+    (:func:`imagination.module_lipschitz`), printed as the option ``allocate`` takes.
 
-Input files are CSV with a header line (``n,error`` or ``cost,noise_variance``); blank lines and
-lines starting with ``#`` are ignored. Bad input (a missing or malformed file, a non-positive
-budget, a failing contraction condition, ...) ends with exit status 2 and one line on stderr that
-says what is wrong and where: the file and line, or the option.
+Input files are CSV or TSV (tab-separated when the header line holds a tab) with a header line;
+the columns are chosen by name, case-insensitively (``n`` and ``error``, or ``cost`` and
+``noise_variance``, unless options name others), and other columns are ignored; blank lines and
+lines starting with ``#`` are ignored. Bad input (a missing or malformed file, a missing column,
+a non-positive budget, constants that do not contract without ``--horizon``, a file that is not
+plain weights, ...) ends with exit status 2 and one line on stderr that says what is wrong and
+where: the file and line, or the option.
 
 Every command is also callable in-process: :func:`main` takes the argument list and returns the
-exit status, :func:`run` returns the result object (:class:`AllocateResult` or
-:class:`FidelityResult`) with its text, JSON and figure (from :mod:`imagination.viz`). The module
-only parses, calls the library and reports.
+exit status, :func:`run` returns the result object (:class:`AllocateResult`,
+:class:`FidelityResult` or :class:`ConstantsResult`) with its text and JSON (and for the first
+two a figure, from :mod:`imagination.viz`). The module only parses, calls the library and
+reports.
 """
 
 from __future__ import annotations
