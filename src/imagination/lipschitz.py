@@ -428,7 +428,8 @@ def module_lipschitz(module: torch.nn.Module, x: ArrayLike | torch.Tensor, *,
     module : torch.nn.Module
         A ``torch.nn.Sequential`` (nested ones are flattened) of ``Linear`` layers and ReLU,
         LeakyReLU, Tanh, Sigmoid, ELU, SiLU or GELU activations; a bare ``Linear`` counts as a
-        one-layer network. Its parameters are copied to float64; the module is not changed.
+        one-layer network. Its parameters are copied to float64 on the CPU (a module on a GPU
+        works too); the module is not changed.
     x : array_like or torch.Tensor, shape (n, d_in)
         Points for the lower estimate: where the network is used (e.g. the states and actions of
         the training data). The upper bound does not depend on them.
@@ -479,7 +480,7 @@ def module_lipschitz(module: torch.nn.Module, x: ArrayLike | torch.Tensor, *,
     first_linear = None
     for k, layer in enumerate(layers):
         if isinstance(layer, nn.Linear):
-            w = layer.weight.detach().to(torch.float64)
+            w = layer.weight.detach().to(device="cpu", dtype=torch.float64)
             if not bool(torch.isfinite(w).all()) or (
                     layer.bias is not None and not bool(torch.isfinite(layer.bias).all())):
                 raise ValueError(f"layer {k} ({layer}): weights must be finite")
@@ -501,7 +502,7 @@ def module_lipschitz(module: torch.nn.Module, x: ArrayLike | torch.Tensor, *,
         factors.append(c)
         names.append(f"{layer} {c:g}")
 
-    xt = torch.as_tensor(x.detach() if isinstance(x, torch.Tensor) else np.asarray(x))
+    xt = torch.as_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else np.asarray(x))
     if (xt.dim() != 2 or xt.shape[0] == 0 or not torch.is_floating_point(xt)
             or not bool(torch.isfinite(xt).all())):
         raise ValueError(f"x must be a finite float array of points (n, d_in) with n >= 1, got "
@@ -545,7 +546,7 @@ def module_lipschitz(module: torch.nn.Module, x: ArrayLike | torch.Tensor, *,
             upper[0] = 1.0 + upper[0]
 
     # Lower estimate: the Jacobian at every point, in float64, of each column block.
-    net = copy.deepcopy(module).to(torch.float64)
+    net = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
     lower = np.zeros(len(part_blocks))
     for jac in _point_jacobians(net, xt.to(torch.float64), 4096):
         parts = list(torch.split(jac, part_blocks, dim=-1))

@@ -165,16 +165,19 @@ def fit_power_law(
     -----
     A plain resample of the :math:`k` rows at one ``n`` has the plug-in variance of those rows,
     :math:`(k-1)/k` of their unbiased variance, so the bootstrap spread of every fitted quantity
-    is too small by :math:`\\sqrt{(k-1)/k}` and its 95% intervals under-cover: measured on curves
-    drawn from known laws (7 sizes, 10 seeds, the noise of ``book/data/``), the interval of
-    Theorem 1's split covered the true split in 92.5% of 2000 data sets (binomial SE 0.6%), 85% with
-    3 seeds. Each replicate therefore takes the mean at each ``n`` plus the resampled deviations
-    from it times :math:`\\sqrt{k/(k-1)}`, which restores the unbiased variance (the variance
+    is too small by :math:`\\sqrt{(k-1)/k}` and its 95% intervals under-cover. Measured on
+    curves drawn from known laws (7 sizes, 10 seeds, the noise of ``book/data/``; see
+    :func:`~imagination.allocation.split_interval_coverage` with ``n_sets=2000`` and
+    ``rng=np.random.default_rng(1)``), the interval of Theorem 1's split held the true split in
+    93.4% of 2000 data sets (binomial standard error 0.5% at the nominal 95%: 3.3 standard
+    errors short), in 87.1% with 3 seeds per ``n`` and in 78.5% with 2. Each replicate therefore
+    takes the mean at each ``n`` plus the resampled deviations from it times
+    :math:`\\sqrt{k/(k-1)}`, which makes the bootstrap variance unbiased (the variance
     correction of residual resampling, as in the modified residuals of Davison & Hinkley 1997,
     ch. 6); the residual scheme likewise scales the residuals of the two-parameter fit by
-    :math:`\\sqrt{R/(R-2)}`. The
-    same 2000 data sets then give 94.0% (92% with 3 seeds, 90% with 2): what remains is the
-    uncertainty of the noise level itself, which a percentile interval does not carry.
+    :math:`\\sqrt{R/(R-2)}`. The same 2000 data sets then give 94.4% (93.2% with 3 seeds, 90.7%
+    with 2): what remains is the uncertainty of the noise level itself, which a percentile
+    interval does not carry.
 
     References
     ----------
