@@ -843,12 +843,10 @@ def test_constants_without_torch_exits_2_saying_how_to_install_it(tmp_path):
 
 
 def console_scripts() -> list[list[str]]:
-    """The installed entry point (when installed beside this interpreter) and the module."""
-    scripts = [[sys.executable, "-m", "imagination.cli"]]
+    """The installed entry point when it is installed beside this interpreter, else the module
+    it runs (``python -m imagination.cli``: the same ``main``)."""
     entry = Path(sys.executable).with_name("imagination")
-    if entry.exists():
-        scripts.append([str(entry)])
-    return scripts
+    return [[str(entry)]] if entry.exists() else [[sys.executable, "-m", "imagination.cli"]]
 
 
 def script_env() -> dict[str, str]:
