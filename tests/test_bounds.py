@@ -267,6 +267,10 @@ def test_bound_multiplier_refuses_what_it_cannot_bound():
     assert im.bound_multiplier(0.99, 2.9, 1.0, 0.0, horizon=15).multiplier > 0
     with pytest.raises(ValueError, match="past the float range"):
         im.bound_multiplier(0.99, 2.9, 1.0, 0.5, horizon=100_000)  # 4.35^1e5 overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, without an overflow warning
+        with pytest.raises(ValueError, match=r"past the float range.*rescale the reward units"):
+            im.bound_multiplier(0.9, 0.0, 1e308, 10.0)  # 0.9 * 1e308 * 11 overflows
     with pytest.raises(ValueError, match="gamma must satisfy 0 <= gamma < 1"):
         im.bound_multiplier(1.0, 0.5, 1.0, 0.0)
     with pytest.raises(ValueError, match="horizon must be an integer >= 1"):

@@ -566,6 +566,9 @@ def test_allocate_reports_which_bound(tmp_path, capsys):
     ([*PENDULUM_LIKE, "--horizon", "1"], ["multiplier m = 0", "--horizon 1"]),
     # L^H past the float range: 4.35^1e5
     ([*PENDULUM_LIKE, "--horizon", "100000"], ["multiplier is past the float range"]),
+    # Eq. (1)'s multiplier past it: gamma L_r (1 + L_pi) = 0.9 * 1e308 * 11
+    (["--gamma", "0.9", "--L-f", "0", "--L-r", "1e308", "--L-pi", "10"],
+     ["multiplier is past the float range"]),
 ])
 def test_allocate_bad_horizon_input(good, capsys, extra, fragments):
     assert_bad_input(capsys, allocate_argv(good, extra=extra), *fragments)

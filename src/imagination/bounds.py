@@ -510,7 +510,8 @@ def bound_multiplier(gamma: float, L_f: float, L_r: float, L_pi: float,
     """
     if horizon is None:
         try:
-            m = dynamics_multiplier(gamma, L_f, L_r, L_pi)
+            with np.errstate(over="ignore"):  # past the float range: refused below, no warning
+                m = dynamics_multiplier(gamma, L_f, L_r, L_pi)
         except ValueError as exc:
             if "contraction" not in str(exc):
                 raise
@@ -527,11 +528,12 @@ def bound_multiplier(gamma: float, L_f: float, L_r: float, L_pi: float,
         reward = _discount_sum(float(gamma), int(horizon))
     m = float(m)
     if not math.isfinite(m):
+        why = ("gamma L_r (1 + L_pi) / (1 - gamma L_f (1 + L_pi)) overflows; rescale the reward "
+               "units" if horizon is None else
+               f"L = L_f (1 + L_pi) = {float(compounding_rate(L_f, L_pi)):.6g} compounded over "
+               f"{horizon} steps; shorten the horizon")
         raise ValueError(
-            f"the multiplier is past the float range (over {np.finfo(float).max:.3g}): "
-            f"L = L_f (1 + L_pi) = {float(compounding_rate(L_f, L_pi)):.6g} compounded over "
-            f"{horizon} steps; shorten the horizon"
-        )
+            f"the multiplier is past the float range (over {np.finfo(float).max:.3g}): {why}")
     return BoundMultiplier("eq1" if horizon is None else "finite_horizon",
                            None if horizon is None else int(horizon), float(gamma), float(L_f),
                            float(L_r), float(L_pi), m, reward)

@@ -239,7 +239,8 @@ state_dict (keys 0.weight, 0.bias, 2.weight, ...). Two numbers bracket the const
   lower  the largest spectral norm of the network's Jacobian over the points: the constant is at
          least this (a lower estimate; the gap shows how loose the upper bound is).
 Norms are Euclidean; with --input-blocks, the sum metric ||ds|| + ||da|| of Lemma 1 (the constant
-is the largest over the blocks).
+is the largest over the blocks). A state_dict holds no activations: --activation must be the one the
+network was trained with.
 
 Needs torch (pip install torch; CPU build: pip install torch --index-url
 https://download.pytorch.org/whl/cpu)."""
