@@ -232,3 +232,51 @@ def test_finite_bound_is_its_reward_term_plus_its_dynamics_term(eps_dyn, eps_rew
     dynamics = im.dynamics_term(eps_dyn, gamma, L_f, L_r, L_pi, horizon)
     assert reward == pytest.approx(eps_rew * sum(gamma**t for t in range(horizon)), rel=1e-12)
     assert reward + dynamics == pytest.approx(total, rel=1e-12, abs=1e-300)
+
+
+# --------------------------------------------------------------------------- bound_multiplier
+
+
+def test_bound_multiplier_eq1_is_dynamics_multiplier_and_eq1():
+    bm = im.bound_multiplier(0.9, 0.5, 1.0, 0.2)
+    assert (bm.kind, bm.horizon) == ("eq1", None)
+    assert bm.multiplier == im.dynamics_multiplier(0.9, 0.5, 1.0, 0.2)
+    assert bm.reward_coefficient == pytest.approx(10.0, rel=1e-15)  # 1 / (1 - 0.9)
+    assert bm.bound(0.1, 0.01) == im.return_error_bound(0.1, 0.01, 0.9, 0.5, 1.0, 0.2)
+    # the bound is (m eps_dyn + eps_rew) / (1 - gamma)
+    assert bm.bound(0.1, 0.01) == pytest.approx((bm.multiplier * 0.1 + 0.01) * 10, rel=1e-14)
+
+
+def test_bound_multiplier_finite_horizon_by_hand():
+    # gamma = 1, L = L_f (1 + L_pi) = 2 * 1 = 2, H = 3: sum_{t<3} sum_{k<t} 2^k = 0 + 1 + 3 = 4,
+    # sum_{t<3} gamma^t = 3, so m_H = L_r (1 + L_pi) * 4 / 3 = 1.5 * 1 * 4 / 3 = 2.
+    bm = im.bound_multiplier(1.0, 2.0, 1.5, 0.0, horizon=3)
+    assert (bm.kind, bm.horizon) == ("finite_horizon", 3)
+    assert bm.multiplier == pytest.approx(2.0, rel=1e-15)
+    assert bm.reward_coefficient == 3.0
+    # U_3 = (m_H eps_dyn + eps_rew) * 3 = (2 * 0.1 + 0.01) * 3 = 0.63
+    assert bm.bound(0.1, 0.01) == pytest.approx(0.63, rel=1e-14)
+    assert bm.bound(0.1, 0.01) == im.return_error_bound_finite(0.1, 0.01, 1.0, 2.0, 1.5, 0.0, 3)
+    assert bm.multiplier == im.finite_horizon_multiplier(1.0, 2.0, 1.5, 0.0, 3)
+
+
+def test_bound_multiplier_refuses_what_it_cannot_bound():
+    # chapter 7's Pendulum models: L_f about 2.9 does not contract at gamma = 0.99
+    with pytest.raises(ValueError, match=r"do not contract: .* = 2\.871 >= 1.*finite horizon"):
+        im.bound_multiplier(0.99, 2.9, 1.0, 0.0)
+    assert im.bound_multiplier(0.99, 2.9, 1.0, 0.0, horizon=15).multiplier > 0
+    with pytest.raises(ValueError, match="past the float range"):
+        im.bound_multiplier(0.99, 2.9, 1.0, 0.5, horizon=100_000)  # 4.35^1e5 overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, without an overflow warning
+        with pytest.raises(ValueError, match=r"past the float range.*rescale the reward units"):
+            im.bound_multiplier(0.9, 0.0, 1e308, 10.0)  # 0.9 * 1e308 * 11 overflows
+    with pytest.raises(ValueError, match="gamma must satisfy 0 <= gamma < 1"):
+        im.bound_multiplier(1.0, 0.5, 1.0, 0.0)
+    with pytest.raises(ValueError, match="horizon must be an integer >= 1"):
+        im.bound_multiplier(0.9, 0.5, 1.0, 0.0, horizon=0)
+    # a finite multiplier whose bound overflows at the given errors
+    bm = im.bound_multiplier(1.0, 1e100, 1.0, 0.0, horizon=4)  # m_H ~ 1e200 / 4
+    assert np.isfinite(bm.multiplier)
+    with pytest.raises(ValueError, match=r"bound .* is past the float range"):
+        bm.bound(1e300, 0.0)

@@ -244,3 +244,158 @@ def test_planar_relu_lipschitz_rejects_what_it_cannot_certify():
         lipschitz_upper_bound([np.ones((3, 2))], residual=True)
     with pytest.raises(ValueError, match="residual"):
         jacobian_norm_lower(lambda z: z[..., :1], np.ones((3, 2)), residual=True)
+
+
+# --------------------------------------------------------------------------- module_lipschitz
+
+nn = torch.nn
+ACTIVATIONS = [nn.ReLU(), nn.LeakyReLU(0.01), nn.LeakyReLU(3.0), nn.LeakyReLU(-2.5), nn.Tanh(),
+               nn.Sigmoid(), nn.ELU(), nn.ELU(alpha=2.5), nn.ELU(alpha=0.3), nn.SiLU(),
+               nn.GELU(), nn.GELU(approximate="tanh")]
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=repr)
+def test_activation_constant_is_the_sup_of_the_derivative_on_a_dense_grid(act):
+    # A network of one activation: lower = max |sigma'| over the points (the Jacobian is the
+    # 1x1 derivative), upper = the constant. On 480,001 points of [-12, 12] (spacing 5e-5; the
+    # derivatives are flat at their extrema, so the grid misses the sup by < 1e-8) the constant
+    # must be above the grid's maximum and at most 2e-6 above it (rounded up to 6 digits).
+    grid = torch.linspace(-12, 12, 480_001, dtype=torch.float64)[:, None]
+    r = im.module_lipschitz(nn.Sequential(act), grid)
+    assert r.lower <= r.upper < r.lower + 2e-6, (r.lower, r.upper)
+
+
+def test_rounded_down_constants_would_not_certify():
+    # The sup of SiLU' is 1.0998393 and of GELU' 1.1289041: 1.0998 and 1.1289 lie below them.
+    grid = torch.linspace(-12, 12, 480_001, dtype=torch.float64)[:, None]
+    assert im.module_lipschitz(nn.Sequential(nn.SiLU()), grid).lower > 1.0998
+    assert im.module_lipschitz(nn.Sequential(nn.GELU()), grid).lower > 1.1289
+    assert im.ACTIVATION_LIPSCHITZ["Sigmoid"] == 0.25 and im.ACTIVATION_LIPSCHITZ["Tanh"] == 1.0
+
+
+def random_module(seed, sizes, act, scale=1.5):
+    torch.manual_seed(seed)
+    layers = []
+    for k, (a, b) in enumerate(itertools.pairwise(sizes)):
+        lin = nn.Linear(a, b)
+        with torch.no_grad():
+            lin.weight.mul_(scale * np.sqrt(a))  # weights of order 1, so the nets expand
+        layers += [lin] + ([act] if k < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS[:1] + ACTIVATIONS[4:], ids=repr)
+@pytest.mark.parametrize("sizes", [(6, 32, 4), (5, 16, 16, 5)])
+def test_module_upper_bound_dominates_jacobians_and_difference_quotients(act, sizes):
+    net = random_module(len(sizes), sizes, act)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(2 * rng.standard_normal((3000, sizes[0])))
+    r = im.module_lipschitz(net, x)
+    assert 0 < r.lower <= r.upper
+    # the upper bound is the product of the layers' factors
+    norms = [np.linalg.norm(m.weight.detach().double().numpy(), 2) for m in net
+             if isinstance(m, nn.Linear)]
+    c = im.lipschitz.module_lipschitz(nn.Sequential(act), torch.zeros(1, 1)).upper
+    assert r.upper == pytest.approx(np.prod(norms) * c ** (len(norms) - 1), rel=1e-12)
+    # certified: every difference quotient is below it (float64 net)
+    net64 = net.double()
+    x2 = x + 0.3 * torch.from_numpy(rng.standard_normal(x.shape))
+    with torch.no_grad():
+        q = (net64(x) - net64(x2)).norm(dim=-1) / (x - x2).norm(dim=-1)
+    assert float(q.max()) <= r.upper
+    # the sum metric over two blocks: each block's entries bracket its own quotients
+    blocks = (sizes[0] - 2, 2)
+    rb = im.module_lipschitz(net, x, input_blocks=blocks)
+    assert rb.upper.shape == rb.lower.shape == (2,)
+    assert np.all(rb.lower <= rb.upper) and rb.upper_max <= r.upper * (1 + 1e-12)
+    for b, sl in enumerate((slice(0, blocks[0]), slice(blocks[0], None))):
+        xb = x.clone()
+        xb[:, sl] = x2[:, sl]
+        with torch.no_grad():
+            qb = (net64(x) - net64(xb)).norm(dim=-1) / (x - xb).norm(dim=-1)
+        assert float(qb.max()) <= rb.upper[b]
+    assert net[0].weight.dtype == torch.float64  # we converted it above; the call did not
+
+
+def test_module_lipschitz_leaves_the_module_alone():
+    net = random_module(0, (3, 8, 2), nn.Tanh())
+    before = [p.detach().clone() for p in net.parameters()]
+    im.module_lipschitz(net, np.zeros((4, 3)))
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+def test_single_linear_gives_upper_equal_to_lower():
+    torch.manual_seed(1)
+    lin = nn.Linear(6, 4)
+    x = torch.randn(7, 6)
+    w = lin.weight.detach().double().numpy()
+    r = im.module_lipschitz(nn.Sequential(lin), x)
+    assert r.upper == pytest.approx(np.linalg.norm(w, 2), rel=1e-13)
+    assert r.lower == pytest.approx(r.upper, rel=1e-12)
+    rb = im.module_lipschitz(lin, x, input_blocks=(4, 2))  # a bare Linear is accepted too
+    expected = [np.linalg.norm(w[:, :4], 2), np.linalg.norm(w[:, 4:], 2)]
+    np.testing.assert_allclose(rb.upper, expected, rtol=1e-13)
+    np.testing.assert_allclose(rb.lower, expected, rtol=1e-12)
+    # residual: s + W_s s + W_a a has the exact constants ||I + W_s|| and ||W_a||
+    sq = nn.Linear(6, 4)
+    rr = im.module_lipschitz(sq, x, input_blocks=(4, 2), residual=True)
+    ws = sq.weight.detach().double().numpy()
+    expected = [np.linalg.norm(np.eye(4) + ws[:, :4], 2), np.linalg.norm(ws[:, 4:], 2)]
+    np.testing.assert_allclose(rr.upper, expected, rtol=1e-13)
+    np.testing.assert_allclose(rr.lower, expected, rtol=1e-12)
+
+
+def test_residual_map_bounds():
+    # s + net(s, a) with s in R^4, a in R^2: the state block's upper bound is 1 + the net's, and
+    # its lower estimate the largest ||I + J_s|| (checked at one point against torch's jacobian).
+    net = random_module(3, (6, 16, 4), nn.Tanh(), scale=0.5)
+    x = torch.randn(200, 6, dtype=torch.float64)
+    plain = im.module_lipschitz(net, x, input_blocks=(4, 2))
+    res = im.module_lipschitz(net, x, input_blocks=(4, 2), residual=True)
+    assert res.upper[0] == pytest.approx(1 + plain.upper[0], rel=1e-15)
+    assert res.upper[1] == plain.upper[1] and res.lower[1] == plain.lower[1]
+    assert res.lower[0] <= res.upper[0]
+    net64 = net.double()
+    point = im.module_lipschitz(net, x[:1], input_blocks=(4, 2), residual=True)
+    jac = torch.autograd.functional.jacobian(lambda z: z[:4] + net64(z), x[0])
+    assert point.lower[0] == pytest.approx(
+        float(torch.linalg.matrix_norm(jac[:, :4], ord=2)), rel=1e-12)
+    # the residual map's difference quotients in the state block stay below its bound
+    s2 = x.clone()
+    s2[:, :4] += 0.5 * torch.randn(200, 4, dtype=torch.float64)
+    with torch.no_grad():
+        q = ((x[:, :4] + net64(x)) - (s2[:, :4] + net64(s2))).norm(dim=-1) / (x - s2).norm(dim=-1)
+    assert float(q.max()) <= res.upper[0]
+    # without blocks: d_out == d_in
+    sq = random_module(4, (5, 8, 5), nn.ReLU())
+    r = im.module_lipschitz(sq, torch.randn(50, 5), residual=True)
+    assert r.upper == pytest.approx(1 + im.module_lipschitz(sq, torch.randn(2, 5)).upper)
+
+
+class Custom(nn.Module):
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.parametrize(("module", "x", "kwargs", "match"), [
+    (nn.Sequential(nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 1)), np.zeros((2, 3)), {},
+     r"layer 1 is Softplus .*supports only Linear"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.1)), np.zeros((2, 3)), {}, "layer 1 is Dropout"),
+    (nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 1)), np.zeros((2, 3)), {},
+     "layer 0 is BatchNorm1d"),
+    (Custom(), np.zeros((2, 3)), {}, "layer 0 is Custom"),
+    ("not a module", np.zeros((2, 3)), {}, "torch.nn.Module"),
+    (nn.Sequential(), np.zeros((2, 3)), {}, "empty"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 1)), np.zeros((2, 3)), {}, "takes 5 inputs"),
+    (nn.Sequential(nn.Linear(3, 4)), np.zeros((2, 2)), {}, "2 columns"),
+    (nn.Sequential(nn.Linear(3, 4)), np.zeros(3), {}, r"\(n, d_in\)"),
+    (nn.Sequential(nn.Linear(3, 4)), np.full((2, 3), np.nan), {}, "finite"),
+    (nn.Sequential(nn.Linear(3, 4)), np.zeros((2, 3)), {"input_blocks": (2, 2)}, "input_blocks"),
+    (nn.Sequential(nn.Linear(3, 4)), np.zeros((2, 3)), {"residual": True}, "output size 4"),
+    (nn.Sequential(nn.Linear(3, 3)), np.zeros((2, 3)), {"residual": True,
+                                                        "input_blocks": (2, 1)}, "state block"),
+])
+def test_module_lipschitz_rejects_bad_input(module, x, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        im.module_lipschitz(module, x, **kwargs)

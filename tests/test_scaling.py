@@ -51,8 +51,8 @@ def test_eq3_fit_recovers_exponent_within_its_standard_error(coef, exponent, see
 
 
 def test_eq3_bootstrap_ci_coverage_is_near_nominal():
-    # 200 synthetic repetitions; the within-n bootstrap of 8 seeds per n slightly under-covers
-    # (its variance is (k-1)/k of the truth), so the 95% interval's coverage must lie in
+    # 200 synthetic repetitions of 8 seeds per n; the within-n bootstrap rescales deviations by
+    # sqrt(k/(k-1)) so its variance is unbiased, and the 95% interval's coverage must lie in
     # [0.85, 0.99]: the binomial SD at p = 0.95 and 200 draws is 0.015.
     rng = np.random.default_rng(1)
     hits = 0
@@ -124,3 +124,50 @@ def test_band_is_the_pointwise_percentile_of_the_bootstrap_laws():
         im.fit_power_law(n, 2 * n**-0.4, n_boot=0, rng=rng).band(grid)
     with pytest.raises(ValueError, match="level must lie in"):
         fit.band(grid, level=1.0)
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 10])
+def test_eq3_bootstrap_variance_is_unbiased(seeds):
+    # The exponent is -slope = -sum_i w_i ybar_i with w_i = k (x_i - xbar) / Sxx over the
+    # distinct n. A replicate's mean at n_i is ybar_i plus sqrt(k/(k-1)) times the mean of k
+    # deviations drawn from that n, whose variance is (k-1)/k * s_i^2 / k (s_i^2 the unbiased
+    # variance of the rows at n_i); so Var*(exponent) = sum_i w_i^2 s_i^2 / k exactly. Without
+    # the rescaling it would be (k-1)/k of that: 1/2 at k = 2, which this test catches.
+    rng = np.random.default_rng(seeds)
+    n, err = synthetic_curve(0.34, 0.11, 0.2, seeds, rng)
+    fit = im.fit_power_law(n, err, n_boot=40_000, rng=rng)
+    x = np.log(SIZES)
+    w = seeds * (x - x.mean()) / (seeds * np.sum((x - x.mean()) ** 2))
+    s2 = np.log(err).reshape(SIZES.size, seeds).var(axis=1, ddof=1)
+    expected = np.sum(w**2 * s2 / seeds)
+    # relative Monte Carlo SD of a variance from 40,000 draws: sqrt(2 / 40000) = 0.7%
+    assert np.var(fit.boot[:, 1]) == pytest.approx(expected, rel=0.035)
+    # the residual scheme (one row per n): Var* = (R/(R-2)) * mean(resid^2) / Sxx
+    single = im.fit_power_law(SIZES, err[::seeds], n_boot=40_000, rng=rng)
+    xs = np.log(SIZES)
+    resid = np.log(err[::seeds]) - np.log(single.coef) + single.exponent * xs
+    expected = np.mean(resid**2) * 7 / 5 / np.sum((xs - xs.mean()) ** 2)
+    assert np.var(single.boot[:, 1]) == pytest.approx(expected, rel=0.035)
+
+
+def test_eq3_bootstrap_fast_path_equals_a_plain_loop():
+    # Each replicate refitted by np.polyfit on rows built by hand from the same integers: the
+    # rows sorted by n, position j takes row pick[j] of its n, its deviation from the mean at n
+    # times sqrt(k/(k-1)) added to that mean.
+    rng = np.random.default_rng(5)
+    n, err = synthetic_curve(0.34, 0.11, 0.1, 4, rng)
+    perm = rng.permutation(n.size)  # rows in any order
+    n, err = n[perm], err[perm]
+    fit = im.fit_power_law(n, err, n_boot=50, rng=np.random.default_rng(8))
+    pick = np.random.default_rng(8).integers(0, 4, size=(50, n.size))
+    order = np.argsort(n, kind="stable")
+    y = np.log(err)
+    for b in range(50):
+        xs, ys = [], []
+        for j, row in enumerate(order):
+            same = order[(j // 4) * 4:(j // 4) * 4 + 4]  # the rows at this position's n
+            mean = y[same].mean()
+            xs.append(np.log(n[row]))
+            ys.append(mean + np.sqrt(4 / 3) * (y[same[pick[b, j]]] - mean))
+        slope, intercept = np.polyfit(xs, ys, 1)
+        np.testing.assert_allclose(fit.boot[b], [np.exp(intercept), -slope], rtol=1e-10)

@@ -12,18 +12,23 @@ import importlib
 from typing import Any
 
 from .allocation import (
+    EDGE_SHARE,
     Allocation,
     AllocationDraws,
+    SplitCoverage,
     allocation_bootstrap,
     allocation_kappa,
     budget_line,
     budget_line_objective,
     optimal_allocation,
     split_cost_elasticity,
+    split_interval_coverage,
 )
 from .book.records import best_time, load_records, machine_record, notebook_glues, write_record
 from .book.scale import SCALES, by_scale, current_scale, is_static
 from .bounds import (
+    BoundMultiplier,
+    bound_multiplier,
     compounding_rate,
     dynamics_coefficient,
     dynamics_coefficient_gradient,
@@ -195,6 +200,10 @@ _LAZY: dict[str, str] = {
     "lipschitz_block_bounds": "imagination.lipschitz",
     "lipschitz_upper_bound": "imagination.lipschitz",
     "planar_relu_lipschitz": "imagination.lipschitz",
+    "module_lipschitz": "imagination.lipschitz",
+    "sequential_from_state_dict": "imagination.lipschitz",
+    "ModuleLipschitz": "imagination.lipschitz",
+    "ACTIVATION_LIPSCHITZ": "imagination.lipschitz",
     "spectral_norms": "imagination.lipschitz",
     "capacity": "imagination.capacity",
     "CapacityTradeoff": "imagination.capacity",
@@ -208,10 +217,12 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AlignedLQGSystems",
+    "EDGE_SHARE",
     "Allocation",
     "AllocationBatch",
     "AllocationDraws",
     "AllocationProblems",
+    "BoundMultiplier",
     "BoundedFidelity",
     "BudgetedMSE",
     "BudgetedTraining",
@@ -243,6 +254,7 @@ __all__ = [
     "RealisedSplit",
     "Rollouts",
     "SCALES",
+    "SplitCoverage",
     "TabularMDP",
     "VALUE_FAMILIES",
     "ValueFamilySystems",
@@ -250,6 +262,7 @@ __all__ = [
     "allocation_bootstrap",
     "allocation_kappa",
     "best_time",
+    "bound_multiplier",
     "bias_gradient",
     "budget_line",
     "budget_line_objective",
@@ -339,6 +352,7 @@ __all__ = [
     "simulate_gap",
     "softmax_policy",
     "split_cost_elasticity",
+    "split_interval_coverage",
     "surface_optimal_split",
     "surface_split_interval",
     "synthetic_configurations",

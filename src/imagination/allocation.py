@@ -53,15 +53,18 @@ from scipy.special import expit, log_expit
 from ._checks import as_output, check_positive
 
 __all__ = [
+    "EDGE_SHARE",
     "MIN_VALID_DRAWS",
     "Allocation",
     "AllocationDraws",
+    "SplitCoverage",
     "allocation_bootstrap",
     "allocation_kappa",
     "budget_line",
     "budget_line_objective",
     "optimal_allocation",
     "split_cost_elasticity",
+    "split_interval_coverage",
 ]
 
 
@@ -95,6 +98,39 @@ class Allocation:
     objective: float
     dyn_share: float
     rew_share: float
+
+    def at_budget_edge(self, min_share: float | None = None) -> str | None:
+        r"""Which stream, if any, gets less than ``min_share`` of the budget.
+
+        Theorem 1 always has an interior optimum, but one that gives a stream almost nothing
+        (by default under :data:`EDGE_SHARE` = 1% of the budget) says that the bound is
+        dominated by the other stream's error: the split then hangs on the fitted laws far
+        from where they were measured, and a small change in a multiplier or exponent moves it
+        a lot.
+
+        Parameters
+        ----------
+        min_share
+            Threshold in ``(0, 0.5)``; :data:`EDGE_SHARE` when ``None``.
+
+        Returns
+        -------
+        str or None
+            ``"dyn"`` if :math:`c_{\rm dyn}N^*_{\rm dyn}/B` is below it, ``"rew"`` if the
+            reward share is, ``None`` otherwise.
+        """
+        threshold = EDGE_SHARE if min_share is None else float(min_share)
+        if not 0 < threshold < 0.5:
+            raise ValueError(f"min_share must lie in (0, 0.5), got {min_share!r}")
+        if self.dyn_share < threshold:
+            return "dyn"
+        if self.rew_share < threshold:
+            return "rew"
+        return None
+
+
+#: A stream below this share of the budget is at its edge (:meth:`Allocation.at_budget_edge`).
+EDGE_SHARE = 0.01
 
 
 def _law(name: str, symbol: str, law: Any) -> tuple[float, float]:
@@ -440,15 +476,37 @@ class AllocationDraws:
         return float(lo), float(hi)
 
 
+def _log_odds_batch(B: float, c_d: float, c_r: float, A_d: np.ndarray, alpha: np.ndarray,
+                    A_r: np.ndarray, beta: np.ndarray, m: float) -> np.ndarray:
+    # The condition h(u) = c of the module doc for many laws at once, by Newton's method. h is
+    # increasing with h' between 1 + min(alpha, beta) and 1 + max(alpha, beta), and convex
+    # (beta > alpha) or concave (beta < alpha): its tangents lie on one side of it, so from any
+    # start the first step lands on that side of the root and the iterates then move to it
+    # monotonically (global, quadratic convergence; one step when alpha = beta, h linear).
+    c = (np.log(alpha / beta) + math.log(m) + np.log(A_d / A_r)
+         - alpha * math.log(B / c_d) + beta * math.log(B / c_r))
+    a1, b1 = alpha + 1.0, beta + 1.0
+    u = (c - (beta - alpha) * math.log(2.0)) / (0.5 * (a1 + b1))  # the middle of the bracket
+    for _ in range(200):
+        h = a1 * log_expit(u) - b1 * log_expit(-u) - c
+        step = h / (a1 * expit(-u) + b1 * expit(u))
+        u = u - step
+        if np.all(np.abs(step) <= 4 * np.finfo(float).eps * (1.0 + np.abs(u))):
+            break
+    return u
+
+
 def allocation_bootstrap(budget: float, cost_dyn: float, cost_rew: float, dyn_fit: Any,
                          rew_fit: Any, multiplier: float) -> AllocationDraws:
     r"""Sampling distribution of Theorem 1's split from the bootstrap draws of both fits.
 
     Draw :math:`i` of the dynamics fit is paired with draw :math:`i` of the reward fit: the two
     fits' bootstraps are independent, so the pairs are draws of the joint sampling distribution
-    of both laws. Each pair with both exponents :math:`>0` gets its exact optimum
-    (:func:`optimal_allocation`); the others have no interior optimum and are counted in
-    ``excluded``.
+    of both laws. Each pair with both exponents :math:`>0` gets its exact optimum (the optimum of
+    :func:`optimal_allocation`, solved for all draws at once: Newton's method on the monotone
+    condition of the module doc, convex or concave, so it converges from any start; it agrees
+    with :func:`optimal_allocation` to about ``1e-14`` relative); the others have no interior
+    optimum and are counted in ``excluded``.
 
     Parameters
     ----------
@@ -465,19 +523,162 @@ def allocation_bootstrap(budget: float, cost_dyn: float, cost_rew: float, dyn_fi
     Raises
     ------
     ValueError
-        If the fits carry different numbers of draws, or as :func:`optimal_allocation`.
+        If the fits carry different numbers of draws, a coefficient is not finite and positive,
+        an optimum falls outside the float range, or as :func:`optimal_allocation`.
     """
-    from .scaling import PowerLaw
-
     d, r = np.asarray(dyn_fit.boot, dtype=float), np.asarray(rew_fit.boot, dtype=float)
     if d.shape != r.shape or d.ndim != 2 or d.shape[1:] != (2,):
         raise ValueError(f"dyn_fit.boot and rew_fit.boot must both have shape (n_boot, 2), got "
                          f"{d.shape} and {r.shape}")
+    B = check_positive("budget", budget)
+    c_d = check_positive("cost_dyn", cost_dyn)
+    c_r = check_positive("cost_rew", cost_rew)
+    m = _check_multiplier(multiplier)
+    if not np.all(np.isfinite(d) & np.isfinite(r)) or np.any(d[:, 0] <= 0) or np.any(r[:, 0] <= 0):
+        raise ValueError("every bootstrap draw must have a finite coef > 0 and a finite exponent")
     valid = (d[:, 1] > 0) & (r[:, 1] > 0)
-    draws = [optimal_allocation(budget, cost_dyn, cost_rew, PowerLaw(*dd), PowerLaw(*rr),
-                                multiplier) for dd, rr in zip(d[valid], r[valid], strict=True)]
-    fields = {name: np.array([getattr(a, name) for a in draws], dtype=float)
-              for name in ("n_dyn", "n_rew", "ratio", "dyn_share")}
+    (A_d, alpha), (A_r, beta) = d[valid].T, r[valid].T
+    u = _log_odds_batch(B, c_d, c_r, A_d, alpha, A_r, beta, m)
+    n_dyn, n_rew = budget_line(B, c_d, c_r, log_odds=u)
+    n_dyn, n_rew = np.asarray(n_dyn, dtype=float), np.asarray(n_rew, dtype=float)
+    if not np.all(np.isfinite(u) & (n_dyn > 0) & (n_rew > 0) & np.isfinite(n_dyn)
+                  & np.isfinite(n_rew)):
+        raise ValueError("the optimum of a bootstrap draw is outside the float range: rescale "
+                         "the budget, costs or coefficients")
     n_boot = int(d.shape[0])
-    return AllocationDraws(**fields, n_boot=n_boot,
+    return AllocationDraws(n_dyn=n_dyn, n_rew=n_rew, ratio=np.exp(u) * c_r / c_d,
+                           dyn_share=expit(u), n_boot=n_boot,
                            excluded=float(1.0 - valid.mean()) if n_boot else 0.0)
+
+
+@dataclass(frozen=True)
+class SplitCoverage:
+    r"""How often the bootstrap interval of Theorem 1's split covers the true split.
+
+    Attributes
+    ----------
+    truth : Allocation
+        The optimum on the true laws, the target of every interval.
+    n : ndarray, shape (R,)
+        The sample sizes of a curve's rows (each distinct size repeated ``seeds`` times).
+    dyn_errors, rew_errors : ndarray, shape (n_sets, R)
+        The regenerated learning curves, one row per data set.
+    intervals : ndarray, shape (n_sets, 2)
+        The interval of :math:`N_{\rm dyn}/N_{\rm rew}` of each data set (``nan`` where fewer
+        than :data:`MIN_VALID_DRAWS` draws were valid).
+    covered : ndarray of bool, shape (n_sets,)
+        Whether each interval holds ``truth.ratio``.
+    level : float
+        The nominal level.
+    n_boot : int
+        Bootstrap draws per fit.
+    """
+
+    truth: Allocation
+    n: NDArray[np.float64]
+    dyn_errors: NDArray[np.float64]
+    rew_errors: NDArray[np.float64]
+    intervals: NDArray[np.float64]
+    covered: NDArray[np.bool_]
+    level: float
+    n_boot: int
+
+    @property
+    def n_sets(self) -> int:
+        """Data sets regenerated."""
+        return int(self.covered.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the data sets whose interval covers the true split."""
+        return float(self.covered.mean())
+
+    @property
+    def standard_error(self) -> float:
+        r"""Binomial standard error of the coverage at the nominal level,
+        :math:`\sqrt{p(1-p)/n_{\rm sets}}` with :math:`p` = ``level``."""
+        return math.sqrt(self.level * (1.0 - self.level) / self.n_sets)
+
+    @property
+    def z(self) -> float:
+        """(coverage - level) / standard_error: how many standard errors off nominal."""
+        return (self.coverage - self.level) / self.standard_error
+
+
+def split_interval_coverage(dyn_law: Any, rew_law: Any, sizes: ArrayLike, seeds: int,
+                            sigma_dyn: float, sigma_rew: float, budget: float, cost_dyn: float,
+                            cost_rew: float, multiplier: float, *, n_sets: int,
+                            rng: np.random.Generator, n_boot: int = 1000,
+                            level: float = 0.95) -> SplitCoverage:
+    r"""Coverage of the split's bootstrap interval, measured on curves drawn from known laws.
+
+    Each of ``n_sets`` data sets holds two learning curves with ``seeds`` rows at each size,
+    :math:`\varepsilon=A\,n^{-a}e^{\sigma z}` with :math:`z` standard normal (log-normal scatter,
+    as the example files in ``book/data/``), dynamics rows drawn before reward rows from ``rng``.
+    Each set then goes through what ``imagination allocate`` does: both fits
+    (:func:`~imagination.scaling.fit_power_law`, one generator seeded with the set's index
+    ``i``, as ``--seed i``), the joint bootstrap of the split (:func:`allocation_bootstrap`)
+    and its percentile interval (:meth:`AllocationDraws.interval`). The interval should hold the
+    split of the true laws (:func:`optimal_allocation`) in a fraction ``level`` of the sets, up
+    to the binomial standard error :attr:`SplitCoverage.standard_error`. A set whose fitted
+    exponent is not positive (no optimum) counts as not covered.
+
+    Parameters
+    ----------
+    dyn_law, rew_law
+        The true laws (:class:`~imagination.scaling.PowerLaw`, exponents > 0).
+    sizes
+        The distinct sample sizes, > 0.
+    seeds
+        Rows per size, >= 2.
+    sigma_dyn, sigma_rew
+        Log-space noise of each curve, > 0.
+    budget, cost_dyn, cost_rew, multiplier
+        As in :func:`optimal_allocation`.
+    n_sets
+        Data sets, >= 1.
+    rng
+        Draws the curves.
+    n_boot
+        Bootstrap draws per fit, >= 1.
+    level
+        Nominal level of the interval, in (0, 1).
+
+    Returns
+    -------
+    SplitCoverage
+    """
+    from ._checks import check_int, check_rng
+    from .scaling import fit_power_law
+
+    check_rng(rng)
+    n_sets = check_int("n_sets", n_sets, 1)
+    seeds = check_int("seeds", seeds, 2)
+    n_boot = check_int("n_boot", n_boot, 1)
+    s_d = check_positive("sigma_dyn", sigma_dyn)
+    s_r = check_positive("sigma_rew", sigma_rew)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    truth = optimal_allocation(budget, cost_dyn, cost_rew, dyn_law, rew_law, multiplier)
+    levels = np.asarray(sizes, dtype=float).ravel()
+    if levels.size < 2 or np.any(~(levels > 0)) or np.unique(levels).size != levels.size:
+        raise ValueError(f"sizes must be at least two distinct sample sizes > 0, got {sizes!r}")
+    n = np.repeat(levels, seeds)
+    dyn_errors = np.empty((n_sets, n.size))
+    rew_errors = np.empty((n_sets, n.size))
+    intervals = np.full((n_sets, 2), np.nan)
+    for i in range(n_sets):
+        dyn_errors[i] = dyn_law(n) * np.exp(s_d * rng.standard_normal(n.size))
+        rew_errors[i] = rew_law(n) * np.exp(s_r * rng.standard_normal(n.size))
+        boot_rng = np.random.default_rng(i)
+        fits = [fit_power_law(n, e[i], n_boot=n_boot, rng=boot_rng)
+                for e in (dyn_errors, rew_errors)]
+        if min(f.exponent for f in fits) <= 0:
+            continue
+        ci = allocation_bootstrap(budget, cost_dyn, cost_rew, *fits, multiplier).interval(
+            "ratio", level)
+        if ci is not None:
+            intervals[i] = ci
+    covered = (intervals[:, 0] <= truth.ratio) & (truth.ratio <= intervals[:, 1])
+    return SplitCoverage(truth, n, dyn_errors, rew_errors, intervals, covered, float(level),
+                         n_boot)

@@ -25,6 +25,8 @@ Lemma 1 and Eqs. (1), (4).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,8 @@ from numpy.typing import ArrayLike
 from ._checks import as_output, check_gamma, check_int, check_nonneg_arrays
 
 __all__ = [
+    "BoundMultiplier",
+    "bound_multiplier",
     "compounding_rate",
     "dynamics_coefficient",
     "dynamics_coefficient_gradient",
@@ -250,7 +254,7 @@ def return_error_bound_finite(
     """
     eps_dyn, eps_rew = check_nonneg_arrays(eps_dyn=eps_dyn, eps_rew=eps_rew)
     c_rew, c_dyn = _finite_coefficients(gamma, L_f, L_r, L_pi, horizon)
-    with np.errstate(invalid="ignore"):  # inf * 0 (eps_dyn = 0, exploding sum) is 0, not nan
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is 0 here, not nan; overflow: inf
         dyn = np.where(eps_dyn == 0, 0.0, c_dyn * eps_dyn)
     return as_output(eps_rew * c_rew + dyn)
 
@@ -420,3 +424,116 @@ def dynamics_term(eps_dyn: ArrayLike, gamma: ArrayLike, L_f: ArrayLike, L_r: Arr
     if horizon is None:
         return return_error_bound(eps_dyn, 0.0, gamma, L_f, L_r, L_pi)
     return return_error_bound_finite(eps_dyn, 0.0, gamma, L_f, L_r, L_pi, horizon)
+
+
+@dataclass(frozen=True)
+class BoundMultiplier:
+    r"""Which form of Lemma 1's bound applies to a set of constants, and its two coefficients.
+
+    Either bound is :math:`(m\,\varepsilon_{\rm dyn}+\varepsilon_{\rm rew})\,c_{\rm rew}`, so
+    Theorem 1 splits a budget the same way with either multiplier.
+
+    Attributes
+    ----------
+    kind : str
+        ``"eq1"`` (Eq. (1), infinite horizon, needs :math:`\gamma L_f(1+L_\pi)<1`) or
+        ``"finite_horizon"`` (:math:`U_H` of chapter 1, any :math:`L_f`, :math:`0\le\gamma\le1`).
+    horizon : int or None
+        :math:`H` for the finite-horizon form.
+    gamma, L_f, L_r, L_pi : float
+        The constants.
+    multiplier : float
+        :math:`m` (:func:`dynamics_multiplier`) or :math:`m_H` (:func:`finite_horizon_multiplier`).
+    reward_coefficient : float
+        :math:`1/(1-\gamma)` or :math:`\sum_{t<H}\gamma^t`.
+    """
+
+    kind: str
+    horizon: int | None
+    gamma: float
+    L_f: float
+    L_r: float
+    L_pi: float
+    multiplier: float
+    reward_coefficient: float
+
+    def bound(self, eps_dyn: float, eps_rew: float) -> float:
+        r"""The bound at these errors: :func:`return_error_bound` (Eq. (1)) or
+        :func:`return_error_bound_finite` (:math:`U_H`).
+
+        Raises
+        ------
+        ValueError
+            If an error is negative or not finite, or the bound is past the float range.
+        """
+        constants = (self.gamma, self.L_f, self.L_r, self.L_pi)
+        if self.horizon is None:
+            value = float(return_error_bound(eps_dyn, eps_rew, *constants))
+        else:
+            value = float(return_error_bound_finite(eps_dyn, eps_rew, *constants, self.horizon))
+        if not math.isfinite(value):
+            raise ValueError(f"the bound at eps_dyn = {eps_dyn:.6g}, eps_rew = {eps_rew:.6g} is "
+                             "past the float range")
+        return value
+
+
+def bound_multiplier(gamma: float, L_f: float, L_r: float, L_pi: float,
+                     horizon: int | None = None) -> BoundMultiplier:
+    r"""The multiplier of Theorem 1 from Lipschitz constants, for Eq. (1) or a finite horizon.
+
+    Without ``horizon``: Eq. (1) and its multiplier :math:`m` (:func:`dynamics_multiplier`),
+    which need the contraction condition :math:`\gamma L_f(1+L_\pi)<1`. With ``horizon``
+    :math:`H`: the finite-horizon bound :math:`U_H` (:func:`return_error_bound_finite`) and its
+    multiplier :math:`m_H` (:func:`finite_horizon_multiplier`), valid for any :math:`L_f` and
+    :math:`0\le\gamma\le1`: the form that fits world models whose dynamics expand (learned
+    dynamics rarely contract) and agents that imagine over a short horizon.
+
+    Parameters
+    ----------
+    gamma
+        Discount factor: ``0 <= gamma < 1`` without a horizon, ``0 <= gamma <= 1`` with one.
+    L_f, L_r, L_pi
+        Lipschitz constants (sum metric on (s, a)), >= 0.
+    horizon
+        ``None`` for Eq. (1), or the number of imagined steps :math:`H\ge1`.
+
+    Returns
+    -------
+    BoundMultiplier
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range; without a horizon, if the constants do not contract
+        (the message says that a finite horizon removes the condition); or if the multiplier
+        is past the float range (:math:`L^H` overflows).
+    """
+    if horizon is None:
+        try:
+            with np.errstate(over="ignore"):  # past the float range: refused below, no warning
+                m = dynamics_multiplier(gamma, L_f, L_r, L_pi)
+        except ValueError as exc:
+            if "contraction" not in str(exc):
+                raise
+            rate = float(np.asarray(gamma, dtype=float) * compounding_rate(L_f, L_pi))
+            raise ValueError(
+                f"the constants do not contract: gamma * L_f * (1 + L_pi) = {rate:.6g} >= 1, and "
+                "Eq. (1) needs the contraction condition gamma * L_f * (1 + L_pi) < 1 (Lemma 1); "
+                "a finite horizon H (the length of the imagined rollouts) gives the "
+                "finite-horizon bound U_H, which holds for any L_f"
+            ) from None
+        reward = 1.0 / (1.0 - float(gamma))
+    else:
+        m = finite_horizon_multiplier(gamma, L_f, L_r, L_pi, horizon)
+        reward = _discount_sum(float(gamma), int(horizon))
+    m = float(m)
+    if not math.isfinite(m):
+        why = ("gamma L_r (1 + L_pi) / (1 - gamma L_f (1 + L_pi)) overflows; rescale the reward "
+               "units" if horizon is None else
+               f"L = L_f (1 + L_pi) = {float(compounding_rate(L_f, L_pi)):.6g} compounded over "
+               f"{horizon} steps; shorten the horizon")
+        raise ValueError(
+            f"the multiplier is past the float range (over {np.finfo(float).max:.3g}): {why}")
+    return BoundMultiplier("eq1" if horizon is None else "finite_horizon",
+                           None if horizon is None else int(horizon), float(gamma), float(L_f),
+                           float(L_r), float(L_pi), m, reward)

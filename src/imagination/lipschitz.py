@@ -26,8 +26,11 @@ regularisation.
 
 from __future__ import annotations
 
+import copy
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise as itertools_pairwise
 from typing import Any
 
 import numpy as np
@@ -38,10 +41,14 @@ from ._checks import as_output
 from .ensemble import Ensemble
 
 __all__ = [
+    "ACTIVATION_LIPSCHITZ",
+    "ModuleLipschitz",
     "jacobian_norm_lower",
     "lipschitz_block_bounds",
     "lipschitz_upper_bound",
+    "module_lipschitz",
     "planar_relu_lipschitz",
+    "sequential_from_state_dict",
     "spectral_norms",
 ]
 
@@ -217,6 +224,25 @@ def lipschitz_upper_bound(weights: Weights, *, input_blocks: Sequence[int] | Non
     return as_output(shift + bound.numpy())
 
 
+def _point_jacobians(fn: Callable[[torch.Tensor], torch.Tensor], xt: torch.Tensor,
+                     chunk: int) -> Iterator[torch.Tensor]:
+    """The Jacobian at each point, chunk by chunk: float64 tensors (..., P_chunk, d_out, d_in).
+
+    One backward pass per output coordinate; row ``p`` of the output must depend only on row
+    ``p`` of the input (true for MLPs applied point-wise)."""
+    for part in torch.split(xt, chunk, dim=-2):
+        leaf = part.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            out = fn(leaf)
+            if out.shape[:-1] != leaf.shape[:-1]:
+                raise ValueError(f"func must map (..., P, d_in) to (..., P, d_out) with the same "
+                                 f"leading axes; got {tuple(leaf.shape)} -> {tuple(out.shape)} "
+                                 "(for an ensemble pass x as (M, P, d_in))")
+            rows = [torch.autograd.grad(out[..., j].sum(), leaf, retain_graph=True)[0]
+                    for j in range(out.shape[-1])]
+        yield torch.stack(rows, dim=-2).double()  # (..., P, d_out, d_in)
+
+
 def jacobian_norm_lower(
     func: Ensemble | Callable[[torch.Tensor], torch.Tensor],
     x: ArrayLike | torch.Tensor,
@@ -283,17 +309,7 @@ def jacobian_norm_lower(
         fn = func
     blocks = _check_blocks(input_blocks, xt.shape[-1])
     best = None
-    for part in torch.split(xt.to(dtype), chunk, dim=-2):
-        leaf = part.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            out = fn(leaf)
-            if out.shape[:-1] != leaf.shape[:-1]:
-                raise ValueError(f"func must map (..., P, d_in) to (..., P, d_out) with the same "
-                                 f"leading axes; got {tuple(leaf.shape)} -> {tuple(out.shape)} "
-                                 "(for an ensemble pass x as (M, P, d_in))")
-            rows = [torch.autograd.grad(out[..., j].sum(), leaf, retain_graph=True)[0]
-                    for j in range(out.shape[-1])]
-        jac = torch.stack(rows, dim=-2).double()  # (..., P, d_out, d_in)
+    for jac in _point_jacobians(fn, xt.to(dtype), chunk):
         if _check_residual(residual, jac.shape[-1], jac.shape[-2]):
             jac = jac + torch.eye(jac.shape[-1], dtype=jac.dtype)
         if blocks is None:
@@ -393,3 +409,360 @@ def planar_relu_lipschitz(net: Ensemble, *, residual: bool = False, tol: float =
         raise ValueError("every member needs two units with non-parallel lines: with all lines "
                          "parallel the regions have no vertex to enumerate")
     return as_output(best)
+
+
+# --------------------------------------------------------------------------- a user's network
+
+#: Lipschitz constant of each supported activation: :math:`\sup_x|\sigma'(x)|`, rounded *up*
+#: (derivations in :func:`module_lipschitz`). LeakyReLU and ELU depend on their parameter.
+ACTIVATION_LIPSCHITZ: dict[str, float | str] = {
+    "ReLU": 1.0,
+    "Tanh": 1.0,
+    "Sigmoid": 0.25,
+    "LeakyReLU": "max(1, |negative_slope|)",
+    "ELU": "max(1, |alpha|)",
+    "SiLU": 1.09984,
+    "GELU": 1.128905,  # approximate="none" (erf form)
+    "GELU(tanh)": 1.128994,  # approximate="tanh"
+}
+
+
+@dataclass(frozen=True)
+class ModuleLipschitz:
+    r"""Lipschitz constant of a network, bracketed: what :func:`module_lipschitz` returns.
+
+    Attributes
+    ----------
+    upper : float or ndarray
+        Certified upper bound (Euclidean norms on input and output); with ``input_blocks`` one
+        entry per block: the constant in that block with the others held fixed.
+    lower : float or ndarray
+        The largest spectral norm of the Jacobian over the points (of its column block, with
+        ``input_blocks``): a lower estimate, since the constant is at least that.
+    layers : tuple of str
+        Each layer with the factor it contributes to ``upper``, e.g. ``"Linear(16->64) 3.21"``.
+    input_blocks : tuple of int or None
+        The blocks of the sum metric, e.g. ``(d_s, d_a)``.
+    residual : bool
+        Whether the map bounded is :math:`s + \mathrm{net}(s, a)`.
+    n_points : int
+        Points the lower estimate looked at.
+    """
+
+    upper: Any
+    lower: Any
+    layers: tuple[str, ...]
+    input_blocks: tuple[int, ...] | None
+    residual: bool
+    n_points: int
+
+    @property
+    def upper_max(self) -> float:
+        r"""The upper bound for Lemma 1's sum metric, :math:`\max_b` of ``upper`` (``upper``
+        itself without blocks): :math:`\|g(x)-g(x')\|\le\sum_bL_b\|x_b-x'_b\|\le
+        \max_bL_b\sum_b\|x_b-x'_b\|`."""
+        return float(np.max(self.upper))
+
+    @property
+    def lower_max(self) -> float:
+        """The lower estimate for the sum metric, :math:`\\max_b` of ``lower``."""
+        return float(np.max(self.lower))
+
+
+def _activation_constant(layer: torch.nn.Module) -> float | None:
+    """The Lipschitz constant of a supported activation, ``None`` for any other layer."""
+    nn = torch.nn
+    if isinstance(layer, nn.ReLU | nn.Tanh):
+        return 1.0
+    if isinstance(layer, nn.Sigmoid):
+        return 0.25
+    if isinstance(layer, nn.LeakyReLU):
+        return max(1.0, abs(float(layer.negative_slope)))
+    if isinstance(layer, nn.ELU):
+        return max(1.0, abs(float(layer.alpha)))
+    if isinstance(layer, nn.SiLU):
+        return float(ACTIVATION_LIPSCHITZ["SiLU"])
+    if isinstance(layer, nn.GELU):
+        key = "GELU(tanh)" if layer.approximate == "tanh" else "GELU"
+        return float(ACTIVATION_LIPSCHITZ[key])
+    return None
+
+
+def _flat_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    if isinstance(module, torch.nn.Sequential):
+        return [leaf for child in module for leaf in _flat_layers(child)]
+    return [module]
+
+
+def module_lipschitz(module: torch.nn.Module, x: ArrayLike | torch.Tensor, *,
+                     input_blocks: Sequence[int] | None = None,
+                     residual: bool = False) -> ModuleLipschitz:
+    r"""Certified upper bound and Jacobian lower estimate of a torch network's Lipschitz constant.
+
+    For :math:`g=\ell_K\circ\cdots\circ\ell_1`, each layer either affine,
+    :math:`\ell(h)=Wh+b`, or an activation applied entry by entry, the Lipschitz constant in the
+    Euclidean norm satisfies
+
+    .. math::
+
+       \max_p\|J_g(x_p)\|_2\ \le\ \mathrm{Lip}(g)\ \le\ \prod_{\ell\ \text{affine}}\|W_\ell\|_2
+       \prod_{\ell\ \text{activation}}\sup_t|\sigma_\ell'(t)|,
+
+    the right side because a composition's constant is at most the product of its layers'
+    constants, an affine layer's is :math:`\|W\|_2` (biases do not matter) and an entry-wise
+    activation's is :math:`\sup|\sigma'|` (its Jacobian is diagonal); the left side because the
+    Jacobian's norm at a differentiable point never exceeds the constant. The spectral norms are
+    exact singular values in float64, so a single ``Linear`` gives ``upper == lower``.
+
+    The activation constants :math:`\sup_t|\sigma'(t)|` (:data:`ACTIVATION_LIPSCHITZ`):
+
+    * ReLU: :math:`\sigma'\in\{0,1\}`, so 1. LeakyReLU with slope :math:`s`:
+      :math:`\sigma'\in\{s,1\}`, so :math:`\max(1,|s|)`.
+    * Tanh: :math:`\sigma'=1-\tanh^2t\le1`, equality at 0. Sigmoid:
+      :math:`\sigma'=\sigma(1-\sigma)\le1/4` (the product of two numbers summing to 1), at 0.
+    * ELU with parameter :math:`\alpha`: :math:`\sigma'=1` for :math:`t>0` and
+      :math:`\alpha e^t` for :math:`t<0`, of modulus below :math:`|\alpha|`, so
+      :math:`\max(1,|\alpha|)`.
+    * SiLU, :math:`t\,\mathrm{sigmoid}(t)`: :math:`\sigma'=s(1+t(1-s))` with
+      :math:`s=\mathrm{sigmoid}(t)`, and :math:`\sigma''=s(1-s)(2+t(1-2s))` vanishes where
+      :math:`t\tanh(t/2)=2`, :math:`t^*=\pm2.399357`: the maximum is
+      :math:`\sigma'(t^*)=1.0998393`, the minimum :math:`1-1.0998393=-0.0998393` (since
+      :math:`\sigma'(t)+\sigma'(-t)=1`); constant 1.09984.
+    * GELU, :math:`t\,\Phi(t)`: :math:`\sigma'=\Phi(t)+t\varphi(t)` and
+      :math:`\sigma''=\varphi(t)(2-t^2)` vanishes at :math:`t=\pm\sqrt2`:
+      :math:`\sigma'(\sqrt2)=\Phi(\sqrt2)+\sqrt2\,\varphi(\sqrt2)=1.1289041`, and
+      :math:`\sigma'(-\sqrt2)=-0.1289041`; constant 1.128905. The tanh approximation
+      (``approximate="tanh"``) has its maximum 1.1289931 (found numerically); constant 1.128994.
+
+    The constants are rounded *up* (1.0998 for SiLU or 1.1289 for GELU would sit below the
+    supremum and certify nothing); the tests check each against a dense grid of the derivative.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A ``torch.nn.Sequential`` (nested ones are flattened) of ``Linear`` layers and ReLU,
+        LeakyReLU, Tanh, Sigmoid, ELU, SiLU or GELU activations; a bare ``Linear`` counts as a
+        one-layer network. Its parameters are copied to float64 on the CPU (a module on a GPU
+        works too); the module is not changed.
+    x : array_like or torch.Tensor, shape (n, d_in)
+        Points for the lower estimate: where the network is used (e.g. the states and actions of
+        the training data). The upper bound does not depend on them.
+    input_blocks : sequence of int, optional
+        Sizes of the input blocks of Lemma 1's sum metric, e.g. ``(d_s, d_a)``: ``upper`` and
+        ``lower`` then hold one entry per block, the first layer's factor being the spectral
+        norm of the columns that read the block (:func:`lipschitz_block_bounds`). The constant
+        for the sum metric is their maximum (:attr:`ModuleLipschitz.upper_max`).
+    residual : bool
+        Bound :math:`s+\mathrm{net}(s,a)` instead of the network: with ``input_blocks`` the state
+        is the first block and the output must have its size; without, ``d_out == d_in``. The
+        state block's upper bound becomes :math:`1+U_s` (triangle inequality; exactly
+        :math:`\|I+W_s\|_2` for a single ``Linear``) and its lower estimate
+        :math:`\max_p\|I+J_s(x_p)\|_2`.
+
+    Returns
+    -------
+    ModuleLipschitz
+        ``upper`` and ``lower``: floats, or arrays of one entry per block.
+
+    Raises
+    ------
+    ValueError
+        For a layer that is not a ``Linear`` or a supported activation (the message names it),
+        a module that is not such a sequence, layer sizes that do not chain, non-finite
+        weights, ``x`` of the wrong shape or not finite, blocks that do not sum to ``d_in``, or
+        a residual map whose output size does not match its state.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    >>> r = module_lipschitz(net, torch.randn(5, 3))
+    >>> bool(abs(r.upper - r.lower) < 1e-12)  # one Linear: both are ||W||_2
+    True
+    """
+    nn = torch.nn
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be a torch.nn.Module (a torch.nn.Sequential of Linear "
+                         f"layers and activations), got {type(module).__name__}")
+    layers = _flat_layers(module)
+    if not layers:
+        raise ValueError("module is an empty torch.nn.Sequential: there is no network to bound")
+    supported = "Linear, ReLU, LeakyReLU, Tanh, Sigmoid, ELU, SiLU, GELU"
+    factors: list[float | torch.Tensor] = []
+    names: list[str] = []
+    d_in = d_cur = None
+    first_linear = None
+    for k, layer in enumerate(layers):
+        if isinstance(layer, nn.Linear):
+            w = layer.weight.detach().to(device="cpu", dtype=torch.float64)
+            if not bool(torch.isfinite(w).all()) or (
+                    layer.bias is not None and not bool(torch.isfinite(layer.bias).all())):
+                raise ValueError(f"layer {k} ({layer}): weights must be finite")
+            if d_cur is not None and w.shape[1] != d_cur:
+                raise ValueError(f"layer {k} ({layer}) takes {w.shape[1]} inputs but the layers "
+                                 f"before it give {d_cur}")
+            d_in = w.shape[1] if d_in is None else d_in
+            d_cur = w.shape[0]
+            if first_linear is None:
+                first_linear = (len(factors), w)
+            norm = torch.linalg.matrix_norm(w, ord=2)
+            factors.append(norm)
+            names.append(f"Linear({w.shape[1]}->{w.shape[0]}) {float(norm):.6g}")
+            continue
+        c = _activation_constant(layer)
+        if c is None:
+            raise ValueError(f"layer {k} is {type(layer).__name__} ({layer}): module_lipschitz "
+                             f"supports only {supported}")
+        factors.append(c)
+        names.append(f"{layer} {c:g}")
+
+    xt = torch.as_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else np.asarray(x))
+    if (xt.dim() != 2 or xt.shape[0] == 0 or not torch.is_floating_point(xt)
+            or not bool(torch.isfinite(xt).all())):
+        raise ValueError(f"x must be a finite float array of points (n, d_in) with n >= 1, got "
+                         f"shape {tuple(xt.shape)}")
+    if d_in is not None and xt.shape[1] != d_in:
+        raise ValueError(f"x has {xt.shape[1]} columns but the network takes {d_in} inputs")
+    d_in = int(xt.shape[1])
+    d_out = d_in if d_cur is None else int(d_cur)
+    blocks = _check_blocks(input_blocks, d_in)
+    if residual:
+        d_state = d_in if blocks is None else blocks[0]
+        if d_out != d_state:
+            need = ("the state block, input_blocks[0]" if blocks is not None
+                    else "the input (no input_blocks given)")
+            raise ValueError(f"residual=True bounds s + net(s, a), so the output size {d_out} "
+                             f"must equal that of {need} = {d_state}")
+
+    # Upper bound: per block, the product of every layer's factor, the first Linear's factor
+    # replaced by the spectral norm of its columns that read the block.
+    part_blocks = [d_in] if blocks is None else blocks
+    rest = torch.tensor(1.0, dtype=torch.float64)
+    for j, f in enumerate(factors):
+        if first_linear is None or j != first_linear[0]:
+            rest = rest * f
+    if first_linear is None:
+        block_norms = torch.ones(len(part_blocks), dtype=torch.float64)
+        w_first = None
+    else:
+        w_first = first_linear[1]
+        block_norms = torch.stack([torch.linalg.matrix_norm(p, ord=2)
+                                   for p in torch.split(w_first, part_blocks, dim=1)])
+    upper = (block_norms * rest).numpy()
+    single_linear = len(layers) == 1 and first_linear is not None
+    if residual:
+        if single_linear:
+            assert w_first is not None
+            w_s = w_first[:, :part_blocks[0]]
+            upper[0] = float(torch.linalg.matrix_norm(
+                torch.eye(w_s.shape[0], dtype=torch.float64) + w_s, ord=2))
+        else:
+            upper[0] = 1.0 + upper[0]
+
+    # Lower estimate: the Jacobian at every point, in float64, of each column block.
+    net = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
+    lower = np.zeros(len(part_blocks))
+    for jac in _point_jacobians(net, xt.to(torch.float64), 4096):
+        parts = list(torch.split(jac, part_blocks, dim=-1))
+        if residual:
+            parts[0] = parts[0] + torch.eye(parts[0].shape[-1], dtype=torch.float64)
+        top = torch.stack([torch.linalg.matrix_norm(p, ord=2).amax(-1) for p in parts]).numpy()
+        lower = np.maximum(lower, top)
+    if blocks is None:
+        upper_out: Any = float(upper[0])
+        lower_out: Any = float(lower[0])
+    else:
+        upper_out, lower_out = upper, lower
+    return ModuleLipschitz(upper_out, lower_out, tuple(names),
+                           None if blocks is None else tuple(blocks), bool(residual),
+                           int(xt.shape[0]))
+
+
+#: Activation names of :func:`sequential_from_state_dict` -> the torch layer.
+_ACTIVATION_LAYERS: dict[str, Callable[[], torch.nn.Module]] = {
+    "relu": torch.nn.ReLU,
+    "leaky_relu": torch.nn.LeakyReLU,
+    "tanh": torch.nn.Tanh,
+    "sigmoid": torch.nn.Sigmoid,
+    "elu": torch.nn.ELU,
+    "silu": torch.nn.SiLU,
+    "gelu": torch.nn.GELU,
+    "gelu_tanh": lambda: torch.nn.GELU(approximate="tanh"),
+}
+
+
+def sequential_from_state_dict(state_dict: Any, layers: Sequence[int],
+                               activation: str) -> torch.nn.Sequential:
+    r"""Rebuild ``Sequential(Linear, activation, Linear, ..., Linear)`` from its state_dict.
+
+    The network has ``len(layers) - 1`` Linear layers, the :math:`k`-th mapping
+    ``layers[k]`` to ``layers[k + 1]`` inputs, with ``activation`` between them; in the
+    state_dict of such a ``torch.nn.Sequential`` the :math:`k`-th Linear is module ``2k``, so the
+    keys are ``0.weight, 0.bias, 2.weight, 2.bias, ...`` (a layer without bias has no
+    ``.bias`` key). Every key, shape and value is checked before anything is loaded.
+
+    Parameters
+    ----------
+    state_dict : mapping of str to torch.Tensor
+        E.g. ``torch.load(path, weights_only=True)`` of ``torch.save(model.state_dict(), path)``.
+    layers : sequence of int
+        Layer sizes, input first, at least two, e.g. ``(16, 64, 12)``.
+    activation : str
+        One of ``relu, leaky_relu, tanh, sigmoid, elu, silu, gelu, gelu_tanh`` (torch's default
+        parameters: LeakyReLU slope 0.01, ELU alpha 1).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        In float32 (or the state's dtype), in eval mode.
+
+    Raises
+    ------
+    ValueError
+        If the object is not a mapping of tensors, a key is missing or unexpected, a shape
+        differs from what ``layers`` needs, a value is not finite, or the activation is unknown.
+    """
+    if activation not in _ACTIVATION_LAYERS:
+        raise ValueError(f"activation must be one of {', '.join(_ACTIVATION_LAYERS)}, got "
+                         f"{activation!r}")
+    sizes = [int(v) for v in layers]
+    if len(sizes) < 2 or any(v < 1 for v in sizes):
+        raise ValueError(f"layers must be at least two sizes >= 1, input first, got {layers!r}")
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise ValueError(f"the file holds a {type(state_dict).__name__}, not a state_dict (a "
+                         "dict of tensors, as model.state_dict() gives)")
+    shown = ", ".join(list(state_dict)[:8]) + (", ..." if len(state_dict) > 8 else "")
+    spec = ",".join(map(str, sizes))
+    modules: list[torch.nn.Module] = []
+    expected = set()
+    for k, (a, b) in enumerate(itertools_pairwise(sizes)):
+        w_key, b_key = f"{2 * k}.weight", f"{2 * k}.bias"
+        if w_key not in state_dict:
+            raise ValueError(f"no key {w_key!r} for Linear({a}, {b}) of layers {spec} (keys "
+                             f"found: {shown or 'none'})")
+        w = state_dict[w_key]
+        bias = state_dict.get(b_key)
+        for key, value, shape in ((w_key, w, (b, a)), (b_key, bias, (b,))):
+            if value is None:
+                continue
+            if tuple(value.shape) != shape:
+                raise ValueError(f"{key!r} has shape {tuple(value.shape)}, but layers {spec} need "
+                                 f"{shape} (Linear({a}, {b}))")
+            if not torch.is_floating_point(value) or not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{key!r} must hold finite floating-point numbers")
+        lin = torch.nn.Linear(a, b, bias=bias is not None, dtype=w.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            if bias is not None:
+                lin.bias.copy_(bias)
+        expected |= {w_key} | ({b_key} if bias is not None else set())
+        if k:
+            modules.append(_ACTIVATION_LAYERS[activation]())
+        modules.append(lin)
+    extra = [key for key in state_dict if key not in expected]
+    if extra:
+        raise ValueError(f"unexpected keys {', '.join(extra[:5])}: the file holds another "
+                         f"network than Linear layers {spec} with {activation} between (keys "
+                         f"found: {shown})")
+    return torch.nn.Sequential(*modules).eval()

@@ -81,8 +81,10 @@ class PowerLawFit:
     boot : ndarray, shape (n_boot, 2)
         Joint bootstrap draws of ``(coef, exponent)``.
     boot_method : str
-        ``"rows within n"`` (rows resampled within each distinct ``n``) or ``"residuals"``
-        (used when some ``n`` has a single row, where resampling within it would change nothing).
+        ``"rows within n"`` (rows resampled within each distinct ``n``, their deviations from
+        the mean at that ``n`` rescaled by :math:`\\sqrt{k/(k-1)}`) or ``"residuals"`` (used
+        when some ``n`` has a single row, where resampling within it would change nothing; the
+        residuals rescaled by :math:`\\sqrt{R/(R-2)}`). See :func:`fit_power_law`.
     """
 
     coef: float
@@ -142,6 +144,8 @@ def fit_power_law(
         Bootstrap repetitions (>= 0). Rows are resampled with replacement *within each distinct*
         ``n``, so every replicate keeps the design of the experiment; when some ``n`` has a single
         row, residuals of the fit are resampled instead (see :attr:`PowerLawFit.boot_method`).
+        Either way the resampled deviations are rescaled so that their variance is unbiased
+        (see Notes).
     rng : numpy.random.Generator
         Source of the bootstrap draws.
 
@@ -157,9 +161,28 @@ def fit_power_law(
         If the lengths differ, any ``n`` or ``err`` is not finite and positive, fewer than two
         distinct ``n`` are given, or ``n_boot < 0``.
 
+    Notes
+    -----
+    A plain resample of the :math:`k` rows at one ``n`` has the plug-in variance of those rows,
+    :math:`(k-1)/k` of their unbiased variance, so the bootstrap spread of every fitted quantity
+    is too small by :math:`\\sqrt{(k-1)/k}` and its 95% intervals under-cover. Measured on
+    curves drawn from known laws (7 sizes, 10 seeds, the noise of ``book/data/``; see
+    :func:`~imagination.allocation.split_interval_coverage` with ``n_sets=2000`` and
+    ``rng=np.random.default_rng(1)``), the interval of Theorem 1's split held the true split in
+    93.4% of 2000 data sets (binomial standard error 0.5% at the nominal 95%: 3.3 standard
+    errors short), in 87.1% with 3 seeds per ``n`` and in 78.5% with 2. Each replicate therefore
+    takes the mean at each ``n`` plus the resampled deviations from it times
+    :math:`\\sqrt{k/(k-1)}`, which makes the bootstrap variance unbiased (the variance
+    correction of residual resampling, as in the modified residuals of Davison & Hinkley 1997,
+    ch. 6); the residual scheme likewise scales the residuals of the two-parameter fit by
+    :math:`\\sqrt{R/(R-2)}`. The same 2000 data sets then give 94.4% (93.2% with 3 seeds, 90.7%
+    with 2): what remains is the uncertainty of the noise level itself, which a percentile
+    interval does not carry.
+
     References
     ----------
-    Timor et al., "On Training in Imagination", Eq. (3) and §4.1 (Figure 1).
+    Timor et al., "On Training in Imagination", Eq. (3) and §4.1 (Figure 1). Davison, A. C. and
+    Hinkley, D. V. (1997), *Bootstrap Methods and their Application*, Cambridge University Press.
     """
     n_arr = np.asarray(n, dtype=float).ravel()
     e_arr = np.asarray(err, dtype=float).ravel()
@@ -188,14 +211,29 @@ def fit_power_law(
         # For each row position, a uniform draw among the rows sharing its n: the design is kept.
         order = np.argsort(group, kind="stable")
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        pick = rng.integers(0, counts[group[order]], size=(n_boot, n_arr.size))
+        # (a scalar bound draws the same integers as the equal per-row bounds, twice as fast)
+        high = counts[0] if np.all(counts == counts[0]) else counts[group[order]]
+        pick = rng.integers(0, high, size=(n_boot, n_arr.size))
         rows = order[starts[group[order]] + pick]
-        x_b, y_b = x[order], y[rows]
+        # Deviations from the mean of their n, inflated by sqrt(k / (k - 1)): a plain resample
+        # of k rows has only (k - 1)/k of their variance (the plug-in variance divides by k).
+        # Replicate row j (in the sorted order) is mean[n_j] + dev[rows_j].
+        means = np.bincount(group, weights=y) / counts
+        dev = np.sqrt(counts / (counts - 1.0))[group] * (y - means[group])
+        x_b = x[order]
     else:
         method = "residuals"
         rows = rng.integers(0, n_arr.size, size=(n_boot, n_arr.size))
-        x_b, y_b = x, intercept + slope * x + resid[rows]
-    slope_b, intercept_b = _log_least_squares(x_b, y_b)
+        # Residuals of a 2-parameter fit have (R - 2)/R of the noise variance on average.
+        # Replicate row j is the fitted value at x_j plus a resampled residual.
+        dev = (np.sqrt(n_arr.size / (n_arr.size - 2.0)) if n_arr.size > 2 else 1.0) * resid
+        x_b = x
+    # The least-squares fit of a replicate: the point fit (the means, or the fitted values, give
+    # it exactly) plus the fit of the resampled deviations d, which is linear in d.
+    d = dev[rows]
+    xc = x_b - x.mean()
+    slope_b = slope + d @ xc / (xc @ xc)
+    intercept_b = y.mean() + d.mean(axis=-1) - slope_b * x.mean()
     boot = np.column_stack([np.exp(intercept_b), -slope_b])
     ci = (
         tuple(float(v) for v in np.percentile(-slope_b, [2.5, 97.5]))
