@@ -16,6 +16,7 @@ import imagination as im
 from imagination.fidelity import (
     GRID_POINTS,
     NOISE_COST_REGIMES,
+    TIE_RTOL,
     BoundedFidelity,
     NoiseFloor,
     PowerLawNoise,
@@ -216,7 +217,9 @@ def test_corollary2_random_unimodal_against_brute_force(log_m, b, q, c0, lo, spa
     if q <= 2:  # a minimum of order q is located only to ~eps^(1/q) by any method (1e-8 at q = 2)
         assert close(got, min(max(m, lo), hi))
     brute = label_cost_grid(lo, hi, 200_001)
-    assert psi(np.array([got]))[0] <= psi(brute).min() * (1 + 1e-12)
+    # the tie rule returns the cheapest cost within TIE_RTOL of the optimiser's own minimum,
+    # which is itself within TIE_RTOL of the true one: at most 2 TIE_RTOL above it (plus rounding)
+    assert psi(np.array([got]))[0] <= psi(brute).min() * (1 + 2 * TIE_RTOL + 1e-15)
 
 
 def test_corollary2_piecewise_monotone_finds_the_global_minimum():
