@@ -132,7 +132,7 @@ from .rotation import (
     imagined_fixed_point,
     rotation_rollout,
 )
-from .scaling import PowerLaw, PowerLawFit, fit_power_law
+from .scaling import PowerLaw, PowerLawFit, fit_power_law, local_exponents
 from .sensitivities import (
     VALUE_FAMILIES,
     AlignedLQGSystems,
@@ -311,6 +311,7 @@ __all__ = [
     "linear_value_configurations",
     "load_figure3_sweep",
     "load_records",
+    "local_exponents",
     "lqg_configurations",
     "machine_record",
     "max_observed_curvature",

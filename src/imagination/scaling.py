@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["PowerLaw", "PowerLawFit", "fit_power_law"]
+__all__ = ["PowerLaw", "PowerLawFit", "fit_power_law", "local_exponents"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def _log_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def fit_power_law(
-    n: ArrayLike, err: ArrayLike, *, n_boot: int = 1000, rng: np.random.Generator
+    n: ArrayLike, err: ArrayLike, *, n_boot: int = 1000, rng: np.random.Generator,
+    groups: ArrayLike | None = None,
 ) -> PowerLawFit:
     """Fit ``err = coef * n**(-exponent)`` by least squares in log-log coordinates (Eq. (3)).
 
@@ -148,6 +149,11 @@ def fit_power_law(
         (see Notes).
     rng : numpy.random.Generator
         Source of the bootstrap draws.
+    groups : array_like, shape (R,), optional
+        A label per row for data drawn in independent groups, e.g. one teacher per group in
+        §4.1's experiment, every group measured at the same sizes with the same number of rows.
+        The bootstrap then resamples whole groups with replacement (a cluster bootstrap), so the
+        interval carries the group-to-group variation as well as the rows' (see Notes).
 
     Returns
     -------
@@ -179,6 +185,12 @@ def fit_power_law(
     with 2): what remains is the uncertainty of the noise level itself, which a percentile
     interval does not carry.
 
+    With ``groups`` every group has the same design, so the least-squares fit of a replicate
+    made of groups :math:`g_1,\\dots,g_G` (drawn with replacement) is the average of their
+    separate fits: the replicate's exponent is the mean of :math:`G` group exponents drawn with
+    replacement, and the interval spans both how much the groups differ (e.g. one teacher's curve
+    from another's) and the noise within each.
+
     References
     ----------
     Timor et al., "On Training in Imagination", Eq. (3) and §4.1 (Figure 1). Davison, A. C. and
@@ -205,6 +217,8 @@ def fit_power_law(
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
 
+    if groups is not None:
+        return _fit_by_groups(n_arr, x, y, groups, slope, intercept, r2, n_boot, rng)
     counts = np.bincount(group)
     if np.all(counts >= 2):
         method = "rows within n"
@@ -242,3 +256,68 @@ def fit_power_law(
     )
     law = PowerLaw(float(np.exp(intercept)), float(-slope))
     return PowerLawFit(law.coef, law.exponent, r2, ci, law, boot, method)  # type: ignore[arg-type]
+
+
+def _fit_by_groups(n: np.ndarray, x: np.ndarray, y: np.ndarray, groups: ArrayLike,
+                   slope: float, intercept: float, r2: float, n_boot: int,
+                   rng: np.random.Generator) -> PowerLawFit:
+    """The cluster bootstrap of :func:`fit_power_law` (``groups`` given)."""
+    g = np.asarray(groups).ravel()
+    if g.shape != n.shape:
+        raise ValueError(f"groups must have one label per row ({n.size}), got {g.size}")
+    labels, member = np.unique(g, return_inverse=True)
+    if labels.size < 2:
+        raise ValueError("groups must hold at least two distinct labels to resample")
+    designs = [np.sort(n[member == k]) for k in range(labels.size)]
+    if any(d.shape != designs[0].shape or np.any(d != designs[0]) for d in designs):
+        raise ValueError("every group must be measured at the same sizes with the same number "
+                         "of rows (a balanced design)")
+    # each group's own least-squares fit; a replicate's fit is the mean of its groups' fits
+    per = np.array([_log_least_squares(x[member == k], y[member == k]) for k in
+                    range(labels.size)])  # (G, 2): slope, intercept
+    pick = rng.integers(0, labels.size, size=(n_boot, labels.size))
+    slope_b, intercept_b = per[pick, 0].mean(axis=1), per[pick, 1].mean(axis=1)
+    boot = np.column_stack([np.exp(intercept_b), -slope_b])
+    ci = (tuple(float(v) for v in np.percentile(-slope_b, [2.5, 97.5])) if n_boot
+          else (float("nan"), float("nan")))
+    law = PowerLaw(float(np.exp(intercept)), float(-slope))
+    return PowerLawFit(law.coef, law.exponent, r2, ci, law, boot, "groups")  # type: ignore[arg-type]
+
+
+def local_exponents(n: ArrayLike, err: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    r"""The learning curve's exponent between neighbouring sizes: its local slope in log-log.
+
+    With :math:`\overline{\log e}(N)` the mean of the log errors at size :math:`N` (the quantity
+    the least-squares fit of Eq. (3) averages), the local exponent between sizes
+    :math:`N_k<N_{k+1}` is
+
+    .. math::
+
+       -\frac{\overline{\log e}(N_{k+1})-\overline{\log e}(N_k)}{\log N_{k+1}-\log N_k} .
+
+    A pure power law has the same local exponent everywhere; a curved learning curve does not,
+    and a global fit then averages over its range.
+
+    Parameters
+    ----------
+    n, err : array_like, shape (R,)
+        Rows as in :func:`fit_power_law` (at least two distinct sizes).
+
+    Returns
+    -------
+    midpoints : ndarray, shape (S - 1,)
+        Geometric means :math:`\sqrt{N_kN_{k+1}}` of the neighbouring sizes.
+    exponents : ndarray, shape (S - 1,)
+    """
+    n_arr = np.asarray(n, dtype=float).ravel()
+    e_arr = np.asarray(err, dtype=float).ravel()
+    if n_arr.shape != e_arr.shape:
+        raise ValueError(f"n and err must have the same length, got {n_arr.size} and {e_arr.size}")
+    if not (np.all(np.isfinite(n_arr) & (n_arr > 0)) and np.all(np.isfinite(e_arr) & (e_arr > 0))):
+        raise ValueError("every n and every error must be finite and > 0")
+    levels, group = np.unique(n_arr, return_inverse=True)
+    if levels.size < 2:
+        raise ValueError(f"need at least two distinct sample sizes n, got {levels.size}")
+    mean_log = np.bincount(group, weights=np.log(e_arr)) / np.bincount(group)
+    log_n = np.log(levels)
+    return np.sqrt(levels[:-1] * levels[1:]), -np.diff(mean_log) / np.diff(log_n)
