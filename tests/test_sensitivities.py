@@ -224,3 +224,44 @@ def test_predicted_split_solves_theorem1_per_problem():
         problems, np.full(problems.n, 2.0)).ratio)
     with pytest.raises(ValueError, match="problems must be an AllocationProblems"):
         im.predicted_split(problems.system, m)
+
+
+# Bit-for-bit freeze of today's generators and realised optima (taken before the keyword options
+# of figure4_configurations and the signed realised optimum were added): the new options' defaults
+# and the aligned path of the realised optimum must reproduce these arrays to the last bit. The
+# digests are of the float64 bytes, so they hold for this project's pinned numpy/scipy stack.
+def _digest(*arrays):
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=float)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_figure4_configurations_defaults_are_frozen_bit_for_bit():
+    b = im.figure4_configurations(5, rng=np.random.default_rng(11))
+    s = b.system
+    assert _digest(b.budget, b.cost_dyn, b.cost_rew, b.dyn_coef, b.alpha, b.rew_coef, b.beta,
+                   b.global_multiplier) == "579467390e5e2202"
+    assert _digest(s.A, s.B, s.K, s.Q, s.R, s.s0, s.e, s.eps_cap, s.radius, s.L_f, s.L_r,
+                   s.L_pi) == "72e7a2f890c73ed2"
+    assert s.horizon == 202
+    b2 = im.figure4_configurations(4, rng=np.random.default_rng(12), d_s=3, d_a=1,
+                                   budget=(1e2, 1e3), cost_ratio=(1.0, 2.0), rate=(0.1, 0.2),
+                                   gamma=0.7, horizon=40)
+    s2 = b2.system
+    assert _digest(b2.budget, b2.cost_dyn, b2.global_multiplier, s2.A, s2.B, s2.e,
+                   s2.L_r) == "190b14f6388d27eb"
+
+
+def test_realised_optimal_split_is_frozen_bit_for_bit_on_aligned_batches():
+    b = im.figure4_configurations(5, rng=np.random.default_rng(11))
+    assert _digest(*im.realised_optimal_split(b, grid=401)) == "ec900618bbbdf981"
+    frozen = {"tanh": "623842702f550e7b", "sin": "82fa28899deb66ce",
+              "quadratic": "7b8d285eea85aece"}
+    for family, expected in frozen.items():
+        got = _digest(*im.realised_optimal_split(im.value_family_grid(family), grid=401))
+        assert got == expected, family
+    linear = im.linear_value_configurations(6, rng=np.random.default_rng(2))
+    assert _digest(*im.realised_optimal_split(linear, grid=401)) == "d8d331df657b13f5"
