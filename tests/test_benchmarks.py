@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parents[1] / "benchmarks"
-# the paper-scale runner's smoke mode stops a tiny run, resumes it, compares it with a straight one
-BENCHMARKS = [*sorted(HERE.glob("bench_*.py")), HERE / "paper_scale_figure1.py"]
+# the recorded runs' smoke modes stop a tiny run, resume it, compare it with a straight one
+BENCHMARKS = [*sorted(HERE.glob("bench_*.py")), HERE / "paper_scale_figure1.py",
+              HERE / "ell_sweep.py"]
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)
