@@ -419,3 +419,160 @@ def test_split_interval_coverage_rejects_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         im.split_interval_coverage(**args)
+
+
+# --------------------------------------------------------------------------------------------
+# Theorem 1 vectorised, its elasticity in the multiplier, and the readings of ell (Figures 2, 4)
+# --------------------------------------------------------------------------------------------
+
+
+def random_lines(rng, n):
+    return {"budget": 10 ** rng.uniform(2, 6, n), "cost_dyn": 10 ** rng.uniform(-1, 1, n),
+            "cost_rew": 10 ** rng.uniform(-1, 1, n), "dyn_coef": 10 ** rng.uniform(-1, 1, n),
+            "alpha": rng.uniform(0.05, 2, n), "rew_coef": 10 ** rng.uniform(-1, 1, n),
+            "beta": rng.uniform(0.05, 2, n)}
+
+
+def errors_on_line(u, line, i=slice(None)):
+    """(eps_dyn, eps_rew) at log-odds u of the dynamics share, by hand."""
+    x = 1 / (1 + np.exp(-np.asarray(u)))
+    n_dyn = x * line["budget"][i] / line["cost_dyn"][i]
+    n_rew = (1 - x) * line["budget"][i] / line["cost_rew"][i]
+    return (line["dyn_coef"][i] * n_dyn ** -line["alpha"][i],
+            line["rew_coef"][i] * n_rew ** -line["beta"][i])
+
+
+def zoomed_argmin(objective, lo=-25.0, hi=25.0, points=200_001, rounds=2):
+    """argmin over the log-odds u by a plain dense grid, zoomed ``rounds`` times (+- 2 spacings
+    around the best point each round); returns the point and the last spacing."""
+    for _ in range(rounds):
+        u = np.linspace(lo, hi, points)
+        k = int(np.argmin(objective(u)))
+        step = u[1] - u[0]
+        lo, hi = u[max(k - 2, 0)], u[min(k + 2, points - 1)]
+    return float(u[k]), float(step)
+
+
+def test_vectorised_split_equals_optimal_allocation_to_1e12():
+    rng = np.random.default_rng(0)
+    line = random_lines(rng, 300)
+    line["alpha"][:20] = line["beta"][:20]  # the explicit branch of optimal_allocation too
+    m = 10 ** rng.uniform(-2, 2, 300)
+    ours = im.predicted_ratio(m, **line)
+    ref = [optimal_allocation(line["budget"][i], line["cost_dyn"][i], line["cost_rew"][i],
+                              PowerLaw(line["dyn_coef"][i], line["alpha"][i]),
+                              PowerLaw(line["rew_coef"][i], line["beta"][i]), m[i]).ratio
+           for i in range(300)]
+    np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_ell_readings_against_brute_force_on_the_budget_line(i):
+    """Every reading against a plain brute-force minimisation on the budget line.
+
+    The realised error is a known convex G = S_f e_d + c e_d^2 + S_r e_r (the form of the aligned
+    LQG gap, D(e) = a e + b e^2). Its minimiser on the line and those of the prediction
+    m e_d + e_r come from a zoomed dense grid (no root-finding, no formula):
+    R1 = log r_bf(m) - log r*_bf; R2 = log(m / m_eff) with m_eff = (dG/de_d)/(dG/de_r) at r*_bf
+    (the stationarity condition), and re-solving with m_eff by brute force gives r*_bf back;
+    R3 = log(m / (S_f/S_r)) with one-sided differences of G at 0;
+    R4 = log r_bf(m) - log r_bf(m_ref).
+    """
+    rng = np.random.default_rng(100 + i)
+    line = random_lines(rng, 1)
+    S_f, S_r, c = 10 ** rng.uniform(-1, 1), 10 ** rng.uniform(-1, 1), 10 ** rng.uniform(-1, 2)
+    m = S_f / S_r * 10 ** rng.uniform(0.3, 2)
+
+    def G(e_d, e_r):
+        return S_f * e_d + c * e_d**2 + S_r * e_r
+
+    def on_line(f):
+        return lambda u: f(*errors_on_line(u, line, 0))
+
+    u_real, step = zoomed_argmin(on_line(G))
+    tol = 4 * step + 1e-7  # a minimum located by function values: about sqrt(eps) in u
+    r_star = np.exp(u_real) * line["cost_rew"][0] / line["cost_dyn"][0]
+    e_d, e_r = errors_on_line(u_real, line, 0)
+    u_pred, _ = zoomed_argmin(on_line(lambda a, b: m * a + b))
+    h = 1e-7
+    m_ref = ((G(h, 0) - G(0, 0)) / h) / ((G(0, h) - G(0, 0)) / h)
+    m_eff = (S_f + 2 * c * e_d) / S_r
+    u_eff, _ = zoomed_argmin(on_line(lambda a, b: m_eff * a + b))
+    u_ref, _ = zoomed_argmin(on_line(lambda a, b: m_ref * a + b))
+
+    R = im.ell_readings(m, m_ref, r_star, e_d, e_r, **line)
+    assert abs(R.resolved[0] - (u_pred - u_real)) < 2 * tol
+    assert abs(R.fixed_point[0] - np.log(m / m_eff)) < 50 * tol  # m_eff moves with e_d
+    assert abs(u_eff - u_real) < 2 * tol  # r(m_eff) = r*: Eq. (4)'s fixed point is the optimum
+    assert abs(R.multiplier[0] - np.log(m / m_ref)) < 1e-12
+    assert abs(R.multiplier[0] - np.log(m * S_r / S_f)) < 1e-5
+    assert abs(R.resolved_reference[0] - (u_pred - u_ref)) < 2 * tol
+    # each reading by its own function too
+    assert R.resolved[0] == im.ell_resolved(m, r_star, **line)[0]
+    assert R.fixed_point[0] == pytest.approx(im.ell_fixed_point(m, r_star, e_d, e_r, **line)[0],
+                                             abs=1e-14)
+    assert R.multiplier[0] == im.ell_multiplier(m, m_ref)
+    assert R.resolved_reference[0] == im.ell_resolved_reference(m, m_ref, **line)[0]
+
+
+def test_split_elasticity_identity_against_finite_differences():
+    """d log r / d log m = 1/H'(u*) (central differences); R1 = e_bar R2 with e_bar within
+    [1/(1+max), 1/(1+min)]; e_bar the path mean of 1/H' (trapezoid quadrature)."""
+    rng = np.random.default_rng(1)
+    line = random_lines(rng, 200)
+    m = 10 ** rng.uniform(-2, 2, 200)
+    d = 1e-5
+    fd = (np.log(im.predicted_ratio(m * np.exp(d), **line))
+          - np.log(im.predicted_ratio(m * np.exp(-d), **line))) / (2 * d)
+    np.testing.assert_allclose(im.split_elasticity(m, **line), fd, rtol=1e-7, atol=1e-9)
+    u_star = rng.uniform(-8, 8, 200)  # a realised optimum anywhere on the line
+    r_star = np.exp(u_star) * line["cost_rew"] / line["cost_dyn"]
+    e_d, e_r = errors_on_line(u_star, line)
+    R = im.ell_readings(m, m, r_star, e_d, e_r, **line)
+    np.testing.assert_allclose(R.resolved, R.elasticity * R.fixed_point, rtol=1e-9, atol=1e-12)
+    lo = 1 / (1 + np.maximum(line["alpha"], line["beta"]))
+    hi = 1 / (1 + np.minimum(line["alpha"], line["beta"]))
+    assert np.all((R.elasticity >= lo - 1e-12) & (R.elasticity <= hi + 1e-12))
+    np.testing.assert_allclose(im.predicted_ratio(R.m_eff, **line), r_star, rtol=1e-10)
+    t = np.linspace(0, 1, 2001)[:, None]
+    path = np.exp(np.log(R.m_eff) + t * (np.log(m) - np.log(R.m_eff)))
+    point = im.split_elasticity(path, **{k: v[None, :] for k, v in line.items()})
+    np.testing.assert_allclose(R.elasticity, np.trapezoid(point, t[:, 0], axis=0), rtol=1e-5)
+
+
+def test_fixed_point_reading_has_elasticity_one_and_resolved_less():
+    rng = np.random.default_rng(2)
+    line = random_lines(rng, 50)
+    u = im.optimal_log_odds(1.0, **line)
+    r_star = np.exp(u) * line["cost_rew"] / line["cost_dyn"]
+    e_d, e_r = errors_on_line(u, line)
+    b1, b2 = (im.ell_fixed_point(mu, r_star, e_d, e_r, **line) for mu in (2.0, 4.0))
+    np.testing.assert_allclose(b2 - b1, np.log(2), rtol=1e-12)
+    np.testing.assert_allclose(b1, np.log(2), atol=1e-9)  # m_eff = 1: these are its errors
+    a1, a2 = (im.ell_resolved(mu, r_star, **line) for mu in (2.0, 4.0))
+    assert np.all(a2 - a1 < np.log(2))
+    assert np.all(im.mean_elasticity(2.0, 2.0, **line) == im.split_elasticity(2.0, **line))
+
+
+@pytest.mark.parametrize(("change", "name"), [
+    ({"budget": -1.0}, "budget"), ({"cost_dyn": 0.0}, "cost_dyn"),
+    ({"alpha": float("nan")}, "alpha"), ({"beta": "x"}, "beta"),
+    ({"rew_coef": np.array([1.0, -1.0])}, "rew_coef"),
+])
+def test_readings_reject_bad_input_naming_the_argument(change, name):
+    line = {"budget": 1e4, "cost_dyn": 1.0, "cost_rew": 1.0, "dyn_coef": 1.0, "alpha": 0.5,
+            "rew_coef": 1.0, "beta": 0.5}
+    with pytest.raises(ValueError, match=name):
+        im.predicted_ratio(1.0, **{**line, **change})
+    with pytest.raises(ValueError, match="multiplier"):
+        im.predicted_ratio(0.0, **line)
+    with pytest.raises(ValueError, match="realised_ratio"):
+        im.ell_resolved(1.0, -2.0, **line)
+    with pytest.raises(ValueError, match="reference"):
+        im.ell_multiplier(1.0, 0.0)
+    with pytest.raises(ValueError, match="eps_rew"):
+        im.ell_fixed_point(1.0, 1.0, 0.1, 0.0, **line)
+    with pytest.raises(ValueError, match="needs the keywords budget"):
+        im.optimal_log_odds(1.0, cost_dyn=1.0)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        im.predicted_ratio(1.0, **{**line, "budget": np.ones(2), "alpha": np.ones(3)})

@@ -9,7 +9,7 @@ import pytest
 HERE = Path(__file__).resolve().parents[1] / "benchmarks"
 # the resumable runners' smoke modes stop a tiny run, resume it, compare it with a straight one
 BENCHMARKS = [*sorted(HERE.glob("bench_*.py")), HERE / "paper_scale_figure1.py",
-              HERE / "figure3_sweep.py"]
+              HERE / "figure3_sweep.py", HERE / "ell_sweep.py"]
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)

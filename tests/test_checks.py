@@ -26,6 +26,8 @@ def test_scalar_checks_accept_and_convert():
     assert a.tolist() == [0.0, 1.0] and float(b) == 2.0
     f = c.check_float_array("w", [1.0, 2.0], 2)
     assert not f.flags.writeable
+    assert c.check_positive_array("m", [[1.0, 2.0]]).shape == (1, 2)
+    assert c.check_positive_array("m", 3).shape == ()
 
 
 @pytest.mark.parametrize(("call", "match"), [
@@ -47,6 +49,9 @@ def test_scalar_checks_accept_and_convert():
     (lambda: c.check_float_array("w", [1.0], 2), r"w must have shape \(n,\) = \(2,\)"),
     (lambda: c.check_float_array("w", [0.0]), "every w must be finite, > 0"),
     (lambda: c.check_float_array("g", [1.0], upper=1.0), "and < 1.0"),
+    (lambda: c.check_positive_array("m", [1.0, 0.0]), "m must be finite and > 0 everywhere"),
+    (lambda: c.check_positive_array("m", []), "m must be finite and > 0 everywhere"),
+    (lambda: c.check_positive_array("m", "x"), r"m must be a finite number \(or array\) > 0"),
 ])
 def test_checks_refuse_with_a_message_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):

@@ -111,3 +111,14 @@ def check_float_array(name: str, value: ArrayLike, n: int | None = None, *,
         raise ValueError(f"every {name} must be finite, {bound}{extra}; got {value!r}")
     arr.setflags(write=False)
     return arr
+
+
+def check_positive_array(name: str, value: Any) -> np.ndarray:
+    """A non-empty float array (any shape, or a scalar) whose every entry is finite and > 0."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number (or array) > 0, got {value!r}") from None
+    if arr.size == 0 or not np.all(np.isfinite(arr) & (arr > 0)):
+        raise ValueError(f"{name} must be finite and > 0 everywhere, got {value!r}")
+    return arr

@@ -43,27 +43,39 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit
 
-from ._checks import as_output, check_positive
+from ._checks import as_output, check_positive, check_positive_array
 
 __all__ = [
     "EDGE_SHARE",
+    "ELL_READINGS",
     "MIN_VALID_DRAWS",
     "Allocation",
     "AllocationDraws",
+    "EllReadings",
     "SplitCoverage",
     "allocation_bootstrap",
     "allocation_kappa",
     "budget_line",
     "budget_line_objective",
+    "effective_multiplier",
+    "ell_fixed_point",
+    "ell_multiplier",
+    "ell_readings",
+    "ell_resolved",
+    "ell_resolved_reference",
+    "mean_elasticity",
     "optimal_allocation",
+    "optimal_log_odds",
+    "predicted_ratio",
     "split_cost_elasticity",
+    "split_elasticity",
     "split_interval_coverage",
 ]
 
@@ -682,3 +694,396 @@ def split_interval_coverage(dyn_law: Any, rew_law: Any, sizes: ArrayLike, seeds:
     covered = (intervals[:, 0] <= truth.ratio) & (truth.ratio <= intervals[:, 1])
     return SplitCoverage(truth, n, dyn_errors, rew_errors, intervals, covered, float(level),
                          n_boot)
+
+
+# ---------------------------------------------------------------------------------------------
+# Theorem 1 vectorised, its elasticity in the multiplier, and the readings of ell (Figures 2, 4)
+# ---------------------------------------------------------------------------------------------
+#
+# Every function below takes the budget line and the power laws (3) as the keywords
+# ``budget, cost_dyn, cost_rew, dyn_coef, alpha, rew_coef, beta`` (arrays that broadcast), so
+# that ``**problems.line_keywords()`` of an AllocationProblems and chapter 7's measured laws
+# both fit.
+
+#: Names of the readings of ell, in the order R1-R4 (:func:`ell_readings`).
+ELL_READINGS = ("resolved", "fixed_point", "multiplier", "resolved_reference")
+
+_LINE = ("budget", "cost_dyn", "cost_rew", "dyn_coef", "alpha", "rew_coef", "beta")
+
+
+def _line_arrays(line: dict[str, Any]) -> list[NDArray[np.float64]]:
+    missing = [k for k in _LINE if k not in line]
+    if missing:
+        raise ValueError(f"the budget line needs the keywords {', '.join(missing)}")
+    arrays = [check_positive_array(k, line[k]) for k in _LINE]
+    try:
+        return list(np.broadcast_arrays(*arrays))
+    except ValueError:
+        shapes = {k: np.shape(a) for k, a in zip(_LINE, arrays, strict=True)}
+        raise ValueError(f"budget-line arrays do not broadcast: {shapes}") from None
+
+
+def optimal_log_odds(multiplier: ArrayLike, **line: ArrayLike) -> NDArray[np.float64]:
+    r"""Log-odds :math:`u^*` of the dynamics budget share at Theorem 1's optimum, vectorised.
+
+    Solves, elementwise, the condition of the module docstring,
+    :math:`\mathcal H(u)=(\alpha+1)\log x-(\beta+1)\log(1-x)=\mathcal H^\ast(m)` with
+    :math:`\mathcal H^\ast(m)=\log m+\log\frac{\alpha A_d(B/c_{\rm dyn})^{-\alpha}}
+    {\beta A_r(B/c_{\rm rew})^{-\beta}}`, in the same closed-form bracket as
+    :func:`optimal_allocation`, by bisection to the float resolution of :math:`u`. The root is
+    the one :func:`optimal_allocation` finds by Brent's method, to about :math:`10^{-15}`
+    (tested to :math:`10^{-12}` relative in the ratio); :func:`optimal_allocation` itself is
+    unchanged, so no number computed with it moves.
+
+    Parameters
+    ----------
+    multiplier
+        :math:`m>0`, broadcast with the line.
+    **line
+        ``budget, cost_dyn, cost_rew, dyn_coef, alpha, rew_coef, beta``:
+        :math:`B, c_{\rm dyn}, c_{\rm rew}, A_d, \alpha, A_r, \beta`, all finite and > 0,
+        scalars or arrays that broadcast.
+
+    Returns
+    -------
+    ndarray
+        :math:`u^*`; the split is :math:`N^*_{\rm dyn}/N^*_{\rm rew}=e^{u^*}c_{\rm rew}/c_{\rm dyn}`
+        (:func:`predicted_ratio`).
+
+    Raises
+    ------
+    ValueError
+        If an argument is missing, not finite or not > 0 (the message names it), or the arrays
+        do not broadcast.
+    """
+    B, c_d, c_r, A_d, a, A_r, b = _line_arrays(line)
+    m = check_positive_array("multiplier", multiplier)
+    B, c_d, c_r, A_d, a, A_r, b, m = np.broadcast_arrays(B, c_d, c_r, A_d, a, A_r, b, m)
+    c = (np.log(a / b) + np.log(m) + np.log(A_d / A_r) - a * np.log(B / c_d)
+         + b * np.log(B / c_r))
+    h0 = (b - a) * math.log(2.0)
+    k_lo, k_hi = 1.0 + np.minimum(a, b), 1.0 + np.maximum(a, b)
+    e1, e2 = (c - h0) / k_hi, (c - h0) / k_lo
+    lo, hi = np.minimum(e1, e2), np.maximum(e1, e2)
+    lo, hi = lo - 1e-6 * (1 + np.abs(lo)), hi + 1e-6 * (1 + np.abs(hi))
+    for _ in range(1100):  # bisection; ends when no bracket can be halved any more
+        mid = 0.5 * (lo + hi)
+        if np.all((mid == lo) | (mid == hi)):
+            break
+        above = (a + 1.0) * log_expit(mid) - (b + 1.0) * log_expit(-mid) > c
+        lo, hi = np.where(above, lo, mid), np.where(above, mid, hi)
+    return 0.5 * (lo + hi)
+
+
+def predicted_ratio(multiplier: ArrayLike, **line: ArrayLike) -> NDArray[np.float64]:
+    r""":math:`r(m)=N^*_{\rm dyn}/N^*_{\rm rew}`: Theorem 1's split with multiplier :math:`m`.
+
+    Parameters
+    ----------
+    multiplier
+        :math:`m>0`.
+    **line
+        The budget line and the power laws (:func:`optimal_log_odds`).
+
+    Returns
+    -------
+    ndarray
+        :math:`e^{u^*}c_{\rm rew}/c_{\rm dyn}`, :math:`u^*` from :func:`optimal_log_odds`.
+    """
+    u = optimal_log_odds(multiplier, **line)
+    return np.exp(u) * np.asarray(line["cost_rew"], float) / np.asarray(line["cost_dyn"], float)
+
+
+def split_elasticity(multiplier: ArrayLike, **line: ArrayLike) -> NDArray[np.float64]:
+    r"""Elasticity of Theorem 1's split in the multiplier, :math:`d\log r(m)/d\log m`.
+
+    .. math::
+
+       \frac{d\log(N^*_{\rm dyn}/N^*_{\rm rew})}{d\log m}=\frac{1}{\mathcal H'(u^*)}
+       =\frac{1}{(\alpha+1)(1-x^*)+(\beta+1)x^*}
+       \in\Bigl[\frac{1}{1+\max(\alpha,\beta)},\frac{1}{1+\min(\alpha,\beta)}\Bigr].
+
+    **Proof.** The optimum solves :math:`\mathcal H(u^*)=\mathcal H^\ast(m)=\log m+c_0`, with
+    :math:`c_0` free of :math:`m` (:func:`optimal_log_odds`). :math:`\mathcal H` is smooth with
+    :math:`\mathcal H'(u)=(\alpha+1)(1-x)+(\beta+1)x>0` (since :math:`dx/du=x(1-x)`), so by the
+    implicit function theorem :math:`du^*/d\log m=1/\mathcal H'(u^*)`. As
+    :math:`\log r=u+\log(c_{\rm rew}/c_{\rm dyn})` and the costs do not depend on :math:`m`,
+    :math:`d\log r/d\log m=1/\mathcal H'(u^*)`; :math:`\mathcal H'` is a convex combination of
+    :math:`\alpha+1` and :math:`\beta+1`, which gives the interval. :math:`\square`
+
+    Re-solving the split therefore damps an error in the multiplier by this factor: see
+    :func:`mean_elasticity` and the readings of :math:`\ell` (:func:`ell_readings`).
+
+    Parameters
+    ----------
+    multiplier
+        :math:`m>0`.
+    **line
+        The budget line and the power laws (:func:`optimal_log_odds`).
+
+    Returns
+    -------
+    ndarray
+        :math:`1/\mathcal H'(u^*)`.
+    """
+    u = optimal_log_odds(multiplier, **line)
+    a, b = np.asarray(line["alpha"], float), np.asarray(line["beta"], float)
+    x = expit(u)
+    return 1.0 / ((a + 1.0) * (1.0 - x) + (b + 1.0) * x)
+
+
+def mean_elasticity(m_from: ArrayLike, m_to: ArrayLike, **line: ArrayLike
+                    ) -> NDArray[np.float64]:
+    r"""Mean elasticity :math:`\bar e` of the split between two multipliers.
+
+    .. math::
+
+       \bar e=\frac{\log r(m_{\rm to})-\log r(m_{\rm from})}{\log m_{\rm to}-\log m_{\rm from}}
+       =\frac{1}{\log(m_{\rm to}/m_{\rm from})}\int_{\log m_{\rm from}}^{\log m_{\rm to}}
+       \frac{d\log\mu}{\mathcal H'(u^*(\mu))}
+
+    (the fundamental theorem of calculus with :func:`split_elasticity`), so it lies in
+    :math:`[1/(1+\max(\alpha,\beta)),1/(1+\min(\alpha,\beta))]`. Where the two multipliers agree
+    to :math:`10^{-9}` relative, the point elasticity at their geometric mean is returned.
+
+    Parameters
+    ----------
+    m_from, m_to
+        Multipliers > 0.
+    **line
+        The budget line and the power laws (:func:`optimal_log_odds`).
+
+    Returns
+    -------
+    ndarray
+    """
+    m0, m1 = check_positive_array("m_from", m_from), check_positive_array("m_to", m_to)
+    d = np.log(m1) - np.log(m0)
+    du = optimal_log_odds(m1, **line) - optimal_log_odds(m0, **line)
+    point = split_elasticity(np.sqrt(m0 * m1), **line)
+    close = np.abs(d) < 1e-9
+    return np.where(close, point, du / np.where(close, 1.0, d))
+
+
+def effective_multiplier(realised_ratio: ArrayLike, eps_dyn: ArrayLike, eps_rew: ArrayLike, *,
+                         alpha: ArrayLike, beta: ArrayLike, cost_dyn: ArrayLike,
+                         cost_rew: ArrayLike) -> NDArray[np.float64]:
+    r"""The multiplier for which a realised optimum satisfies Eq. (4).
+
+    .. math::
+
+       m_{\rm eff}=\frac{r^*}{(\alpha/\beta)\,(c_{\rm rew}/c_{\rm dyn})\,
+       (\varepsilon^*_{\rm dyn}/\varepsilon^*_{\rm rew})} .
+
+    When the errors are the power-law errors at :math:`r^*` on the budget line, Eq. (4) is the
+    KKT condition, whose root is unique, so :math:`r(m_{\rm eff})=r^*` exactly. At an interior
+    stationary point of a smooth realised error
+    :math:`G(\varepsilon_{\rm dyn},\varepsilon_{\rm rew})`,
+    :math:`m_{\rm eff}=\partial_{\varepsilon_{\rm dyn}}G/\partial_{\varepsilon_{\rm rew}}G` there
+    (for :math:`G=D(\varepsilon_{\rm dyn})+S_r\varepsilon_{\rm rew}` it is
+    :math:`D'(\varepsilon^*_{\rm dyn})/S_r`), which tends to :math:`S_f/S_r` as the errors
+    vanish.
+
+    Parameters
+    ----------
+    realised_ratio
+        :math:`r^*=N^*_{\rm dyn}/N^*_{\rm rew}` of the realised optimum, > 0.
+    eps_dyn, eps_rew
+        The errors there, > 0 (from the power laws, or measured).
+    alpha, beta, cost_dyn, cost_rew
+        Exponents and costs, > 0.
+
+    Returns
+    -------
+    ndarray
+    """
+    r = check_positive_array("realised_ratio", realised_ratio)
+    e_d = check_positive_array("eps_dyn", eps_dyn)
+    e_r = check_positive_array("eps_rew", eps_rew)
+    a, b = check_positive_array("alpha", alpha), check_positive_array("beta", beta)
+    c_d = check_positive_array("cost_dyn", cost_dyn)
+    c_r = check_positive_array("cost_rew", cost_rew)
+    return r / (a / b * c_r / c_d * e_d / e_r)
+
+
+def ell_resolved(multiplier: ArrayLike, realised_ratio: ArrayLike, **line: ArrayLike
+                 ) -> NDArray[np.float64]:
+    r"""Reading R1 of :math:`\ell`, the re-solved split: :math:`\log r(m)-\log r^*`.
+
+    :math:`r(m)` is Theorem 1's exact split with multiplier :math:`m` (:func:`predicted_ratio`).
+    It equals :math:`\bar e\,` :func:`ell_fixed_point` with :math:`\bar e=` ``mean_elasticity(
+    m_eff, m)`` :math:`<1`: re-solving damps a multiplier error.
+
+    Parameters
+    ----------
+    multiplier
+        The multiplier of the prediction, > 0 (the global :math:`m`, or :math:`S_f/S_r`).
+    realised_ratio
+        :math:`r^*`, > 0.
+    **line
+        The budget line and the power laws (:func:`optimal_log_odds`).
+
+    Returns
+    -------
+    ndarray
+    """
+    r = check_positive_array("realised_ratio", realised_ratio)
+    return np.log(predicted_ratio(multiplier, **line)) - np.log(r)
+
+
+def ell_fixed_point(multiplier: ArrayLike, realised_ratio: ArrayLike, eps_dyn: ArrayLike,
+                    eps_rew: ArrayLike, *, alpha: ArrayLike, beta: ArrayLike,
+                    cost_dyn: ArrayLike, cost_rew: ArrayLike, **_: Any) -> NDArray[np.float64]:
+    r"""Reading R2 of :math:`\ell`: Eq. (4)'s right side at the realised optimum's errors.
+
+    .. math::
+
+       \ell=\log\Bigl(\frac{\alpha}{\beta}\,m\,\frac{c_{\rm rew}}{c_{\rm dyn}}\,
+       \frac{\varepsilon^*_{\rm dyn}}{\varepsilon^*_{\rm rew}}\Bigr)-\log r^*
+       =\log\frac{m}{m_{\rm eff}}
+
+    (:func:`effective_multiplier`): elasticity 1 in :math:`m`. Extra keywords (the rest of the
+    line) are ignored, so the same ``**line`` as the other readings can be passed.
+
+    Parameters
+    ----------
+    multiplier
+        > 0.
+    realised_ratio, eps_dyn, eps_rew
+        :math:`r^*` and the errors at the realised optimum, > 0.
+    alpha, beta, cost_dyn, cost_rew
+        > 0.
+
+    Returns
+    -------
+    ndarray
+    """
+    m = check_positive_array("multiplier", multiplier)
+    m_eff = effective_multiplier(realised_ratio, eps_dyn, eps_rew, alpha=alpha, beta=beta,
+                                 cost_dyn=cost_dyn, cost_rew=cost_rew)
+    return np.log(m) - np.log(m_eff)
+
+
+def ell_multiplier(multiplier: ArrayLike, reference: ArrayLike) -> NDArray[np.float64]:
+    r"""Reading R3 of :math:`\ell`, the multiplier ratio: :math:`\log(m/m_{\rm ref})`.
+
+    With :math:`m_{\rm ref}=S_f/S_r` it is the limit of :func:`ell_fixed_point` as the errors
+    vanish (:math:`m_{\rm eff}\to S_f/S_r`), and identically 0 when the prediction itself uses
+    :math:`S_f/S_r` (Figure 2 (a)).
+
+    Parameters
+    ----------
+    multiplier, reference
+        > 0.
+
+    Returns
+    -------
+    ndarray
+    """
+    return (np.log(check_positive_array("multiplier", multiplier))
+            - np.log(check_positive_array("reference", reference)))
+
+
+def ell_resolved_reference(multiplier: ArrayLike, reference: ArrayLike, **line: ArrayLike
+                           ) -> NDArray[np.float64]:
+    r"""Reading R4 of :math:`\ell`: :math:`\log r(m)-\log r(m_{\rm ref})`, both re-solved.
+
+    The prediction with multiplier :math:`m` against the prediction with :math:`m_{\rm ref}`
+    (e.g. :math:`S_f/S_r`) on the same line: :math:`\bar e(m_{\rm ref},m)` times
+    :func:`ell_multiplier`.
+
+    Parameters
+    ----------
+    multiplier, reference
+        > 0.
+    **line
+        The budget line and the power laws (:func:`optimal_log_odds`).
+
+    Returns
+    -------
+    ndarray
+    """
+    check_positive_array("reference", reference)
+    return (np.log(predicted_ratio(multiplier, **line))
+            - np.log(predicted_ratio(reference, **line)))
+
+
+class EllReadings(NamedTuple):
+    r"""Every reading of :math:`\ell` for one set of configurations (arrays, one shape).
+
+    ``resolved`` (R1), ``fixed_point`` (R2), ``multiplier`` (R3), ``resolved_reference`` (R4);
+    ``m_eff`` the effective multiplier of the realised optimum and ``elasticity`` the mean
+    elasticity :math:`\bar e(m_{\rm eff},m)`, so that ``resolved == elasticity * fixed_point``
+    whenever the realised errors are the power-law errors at :math:`r^*`.
+    """
+
+    resolved: NDArray[np.float64]
+    fixed_point: NDArray[np.float64]
+    multiplier: NDArray[np.float64]
+    resolved_reference: NDArray[np.float64]
+    m_eff: NDArray[np.float64]
+    elasticity: NDArray[np.float64]
+
+
+def ell_readings(multiplier: ArrayLike, reference: ArrayLike, realised_ratio: ArrayLike,
+                 eps_dyn: ArrayLike, eps_rew: ArrayLike, **line: ArrayLike) -> EllReadings:
+    r"""The four readings R1-R4 of the log-ratio residual :math:`\ell` of Figures 2 and 4.
+
+    The paper (§4.2) defines :math:`\ell=\log(N^*_{\rm dyn}/N^*_{\rm rew})-\log(\text{prediction})`;
+    the book flips the sign (:math:`\ell>0`: the prediction over-shoots the realised dynamics
+    share) and uses natural logarithms (the paper's 7.585 is "about 1968x",
+    :math:`e^{7.585}=1968`). With :math:`r^*` the realised optimal ratio, :math:`\varepsilon^*` its
+    errors, :math:`r(\mu)` Theorem 1's split with multiplier :math:`\mu` and
+    :math:`m_{\rm ref}` the reference multiplier (:math:`S_f/S_r`):
+
+    .. math::
+
+       \text{R1}&:\ \log r(m)-\log r^* \\
+       \text{R2}&:\ \log\Bigl(\tfrac{\alpha}{\beta}m\tfrac{c_{\rm rew}}{c_{\rm dyn}}
+       \tfrac{\varepsilon^*_{\rm dyn}}{\varepsilon^*_{\rm rew}}\Bigr)-\log r^*
+       =\log\frac{m}{m_{\rm eff}} \\
+       \text{R3}&:\ \log(m/m_{\rm ref}) \\
+       \text{R4}&:\ \log r(m)-\log r(m_{\rm ref})
+
+    R1 re-solves the split (:func:`ell_resolved`), R2 evaluates Eq. (4)'s fixed point at the
+    realised errors (:func:`ell_fixed_point`), R3 compares the multipliers
+    (:func:`ell_multiplier`), R4 re-solves with both (:func:`ell_resolved_reference`).
+
+    **Identity.** If :math:`\varepsilon^*` are the power-law errors at :math:`r^*`, then
+    :math:`r(m_{\rm eff})=r^*` (:func:`effective_multiplier`), and integrating
+    :func:`split_elasticity` from :math:`\log m_{\rm eff}` to :math:`\log m` gives
+    :math:`\text{R1}=\bar e\,\text{R2}` with :math:`\bar e=` :func:`mean_elasticity`
+    :math:`(m_{\rm eff},m)\in[1/(1+\max(\alpha,\beta)),1/(1+\min(\alpha,\beta))]`; likewise
+    :math:`\text{R4}=\bar e(m_{\rm ref},m)\,\text{R3}`.
+
+    Parameters
+    ----------
+    multiplier
+        The multiplier of the prediction (global :math:`m`, or :math:`S_f/S_r`), > 0.
+    reference
+        :math:`m_{\rm ref}`, > 0.
+    realised_ratio, eps_dyn, eps_rew
+        The realised optimum: :math:`r^*` and its errors, > 0.
+    **line
+        The budget line and the power laws (:func:`optimal_log_odds`).
+
+    Returns
+    -------
+    EllReadings
+
+    References
+    ----------
+    Timor et al., arXiv:2605.06732, Theorem 1, Eq. (4), Figures 2 and 4.
+    """
+    for k in ("alpha", "beta", "cost_dyn", "cost_rew"):
+        if k not in line:
+            raise ValueError(f"the budget line needs the keyword {k}")
+    m_eff = effective_multiplier(realised_ratio, eps_dyn, eps_rew, alpha=line["alpha"],
+                                 beta=line["beta"], cost_dyn=line["cost_dyn"],
+                                 cost_rew=line["cost_rew"])
+    parts = (ell_resolved(multiplier, realised_ratio, **line),
+             np.log(check_positive_array("multiplier", multiplier)) - np.log(m_eff),
+             ell_multiplier(multiplier, reference),
+             ell_resolved_reference(multiplier, reference, **line), m_eff,
+             mean_elasticity(m_eff, multiplier, **line))
+    return EllReadings(*(np.array(p, dtype=float) for p in np.broadcast_arrays(*parts)))

@@ -26,28 +26,40 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import binomtest
 
-from ._checks import check_float_array, check_int, check_rng
+from ._checks import check_float_array, check_int, check_positive, check_positive_array, check_rng
 from ._linalg import batched_matvec, spectral_norm
-from .allocation import budget_line, optimal_allocation
+from .allocation import ELL_READINGS, EllReadings, budget_line, ell_readings, optimal_allocation
 from .bounds import dynamics_multiplier
 from .figure3 import lqg_configurations
 from .scaling import PowerLaw
 
 __all__ = [
+    "ERROR_DIRECTIONS",
     "VALUE_FAMILIES",
     "AlignedLQGSystems",
     "AllocationBatch",
     "AllocationProblems",
+    "BatchReadings",
+    "PhaseFieldLQGSystems",
     "PredictedSplit",
     "RealisedOptimum",
     "RealisedSplit",
+    "SignTest",
+    "SignedOptimum",
     "ValueFamilySystems",
+    "evaluate_readings",
+    "figure2_ell_cell",
     "figure4_configurations",
+    "figure4_ell_cell",
     "linear_value_configurations",
     "predicted_split",
     "realised_optimal_split",
+    "realised_optimal_split_signed",
     "realised_sensitivities",
+    "sign_test",
+    "summarise_readings",
     "value_family_grid",
 ]
 
@@ -186,8 +198,10 @@ class AlignedLQGSystems:
     the imagined return: the reward one by :math:`\varepsilon_{\rm rew}\sum_{t<H}\gamma^t`, the
     dynamics one by :math:`a\,\varepsilon_{\rm dyn}+b\,\varepsilon_{\rm dyn}^2` with
     :math:`b\ge0` (the shift of the trajectory is linear in :math:`\varepsilon_{\rm dyn}`, the cost
-    quadratic) and :math:`a=\|g\|\ge0`, because :math:`e=-g/\|g\|` is the direction in which the
-    return falls fastest, :math:`g=\nabla_w\hat J|_{w=0}` for a constant shift :math:`w`.
+    quadratic) and :math:`a=-e\cdot g\ge0` whenever :math:`e\cdot g\le0`, with
+    :math:`g=\nabla_w\hat J|_{w=0}` for a constant shift :math:`w`: by default
+    (:func:`figure4_configurations`) :math:`e=-g/\|g\|`, the direction in which the return falls
+    fastest, so :math:`a=\|g\|`.
 
     The global constants of Lemma 1 hold on the ball of radius ``radius``
     :math:`\rho=\max(\|s_0\|,\varepsilon_{\rm cap}/(1-\|M\|_2))`, which contains the real and the
@@ -263,6 +277,120 @@ class AlignedLQGSystems:
         return total
 
 
+#: Error directions of :func:`figure4_configurations`.
+ERROR_DIRECTIONS = ("steepest", "random", "phase")
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseFieldLQGSystems:
+    r"""LQG systems with chapter 1's rotating error fields and random phases: *not* sign-aligned.
+
+    The systems of :class:`AlignedLQGSystems` (:math:`f(s,a)=As+Ba`, :math:`\pi(s)=-\Gamma s`,
+    :math:`r(s,a)=-(s^\top Qs+a^\top Ra)`), with the learned model of chapter 1's Figure 3
+    test beds and a random phase on each error:
+
+    .. math::
+
+       \hat f=f+\varepsilon_{\rm dyn}\bigl(e_1\cos\theta+e_2\sin\theta\bigr),\quad
+       \theta=q\cdot[s,a]+\varphi,\qquad
+       \hat r=r+\varepsilon_{\rm rew}\cos(q'\cdot[s,a]+\varphi'),
+
+    with :math:`e_1\perp e_2` unit vectors, so :math:`\|\hat f-f\|=\varepsilon_{\rm dyn}`
+    everywhere and :math:`\sup|\hat r-r|=\varepsilon_{\rm rew}`: Lemma 1's sup-norm errors are
+    exact. The two parts of the gap can have either sign and can cancel, so no theorem fixes the
+    sign of :math:`\ell`: here the sign test of Figure 4 is a test. ``value_gap`` is analytic in
+    both errors (polynomials, cos and sin), so the complex step of
+    :func:`realised_optimal_split` is exact. The constants of Lemma 1 are those of
+    :class:`AlignedLQGSystems` on the ball of radius :math:`\|s_0\|`: its induction needs only
+    :math:`\|\hat f-f\|\le\varepsilon_{\rm dyn}\le\varepsilon_{\rm cap}`.
+
+    Attributes
+    ----------
+    gamma, eps_cap, radius, L_f, L_r, L_pi : ndarray, shape ``(n,)``
+    A, B, K, Q, R, s0 : ndarray
+        As in :class:`AlignedLQGSystems`.
+    e1, e2 : ndarray, shape ``(n, d_s)``
+        Orthonormal directions of the rotating dynamics error.
+    q_dyn, q_rew : ndarray, shape ``(n, d_s + d_a)``
+        Frequencies of the two fields.
+    phase_dyn, phase_rew : ndarray, shape ``(n,)``
+        Their phases.
+    horizon : int
+    """
+
+    gamma: np.ndarray
+    A: np.ndarray
+    B: np.ndarray
+    K: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    s0: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+    q_dyn: np.ndarray
+    q_rew: np.ndarray
+    phase_dyn: np.ndarray
+    phase_rew: np.ndarray
+    eps_cap: np.ndarray
+    radius: np.ndarray
+    L_f: np.ndarray
+    L_r: np.ndarray
+    L_pi: np.ndarray
+    horizon: int
+
+    def __post_init__(self) -> None:
+        n, d_s, d_a = np.shape(self.B)
+        if not np.allclose(np.einsum("ni,ni->n", self.e1, self.e2), 0, atol=1e-12):
+            raise ValueError("e1 and e2 must be orthogonal in every configuration")
+        for name in ("e1", "e2"):
+            if not np.allclose(np.linalg.norm(getattr(self, name), axis=-1), 1, atol=1e-12):
+                raise ValueError(f"{name} must be unit vectors")
+        if np.shape(self.q_dyn) != (n, d_s + d_a) or np.shape(self.q_rew) != (n, d_s + d_a):
+            raise ValueError(f"q_dyn and q_rew must have shape ({n}, {d_s + d_a})")
+        check_int("horizon", self.horizon, 1)
+
+    @property
+    def n(self) -> int:
+        """Number of configurations."""
+        return int(self.gamma.size)
+
+    def value_gap(self, eps_dyn: ArrayLike, eps_rew: ArrayLike) -> np.ndarray:
+        r"""Signed gap :math:`\hat J_H-J_H`, by simulation; real or complex errors.
+
+        Parameters
+        ----------
+        eps_dyn, eps_rew
+            Perturbation sizes, broadcast to ``(..., n)``.
+
+        Returns
+        -------
+        ndarray, shape ``(..., n)``
+        """
+        eps_dyn, eps_rew = np.broadcast_arrays(np.asarray(eps_dyn), np.asarray(eps_rew))
+        d_s = self.s0.shape[-1]
+        M = self.A - self.B @ self.K
+        KT = np.swapaxes(self.K, -1, -2)
+        W = self.Q + KT @ self.R @ self.K
+        # q . [s, -K s] = (q_s - K^T q_a) . s: the phases along the closed loop.
+        p_dyn = self.q_dyn[:, :d_s] - np.einsum("nij,nj->ni", KT, self.q_dyn[:, d_s:])
+        p_rew = self.q_rew[:, :d_s] - np.einsum("nij,nj->ni", KT, self.q_rew[:, d_s:])
+        s = np.array(self.s0, dtype=float)
+        s_hat = s + 0 * eps_dyn[..., None]
+        total = np.zeros(eps_dyn.shape, dtype=np.result_type(eps_dyn, eps_rew, float))
+        discount = np.ones(self.n)
+        for _ in range(self.horizon):  # a recursion in t; configurations are independent
+            cost = np.einsum("ni,ni->n", s, batched_matvec(W, s))
+            cost_hat = np.einsum("...ni,...ni->...n", s_hat, batched_matvec(W, s_hat))
+            theta_r = np.einsum("ni,...ni->...n", p_rew, s_hat) + self.phase_rew
+            total = total + discount * (cost - cost_hat + eps_rew * np.cos(theta_r))
+            theta = (np.einsum("ni,...ni->...n", p_dyn, s_hat) + self.phase_dyn)[..., None]
+            field = self.e1 * np.cos(theta) + self.e2 * np.sin(theta)
+            s, s_hat = batched_matvec(M, s), batched_matvec(M, s_hat) + eps_dyn[..., None] * field
+            discount = discount * self.gamma
+        return total
+
+
+
 @dataclass(frozen=True, eq=False)
 class AllocationProblems:
     r"""``n`` allocation problems on simulated systems (Figures 2 and 4, paper §4.2).
@@ -313,6 +441,13 @@ class AllocationProblems:
     def n(self) -> int:
         """Number of configurations."""
         return int(self.system.n)
+
+    def line_keywords(self) -> dict[str, np.ndarray]:
+        r"""The budget lines and power laws as the keywords of
+        :func:`~imagination.allocation.optimal_log_odds` and the readings of :math:`\ell`
+        (``budget, cost_dyn, cost_rew, dyn_coef, alpha, rew_coef, beta``)."""
+        return {k: getattr(self, k) for k in ("budget", "cost_dyn", "cost_rew", "dyn_coef",
+                                              "alpha", "rew_coef", "beta")}
 
     def dyn_law(self, i: int) -> Any:
         """The dynamics power law of configuration ``i`` (a :class:`~.scaling.PowerLaw`)."""
@@ -368,8 +503,9 @@ def realised_sensitivities(systems: Any, *, h: float = 1e-6) -> tuple[np.ndarray
     one-sided, as the paper writes them, along the systems' own unit directions
     (:math:`\|\Delta f\|=|\Delta r|=1`): :math:`\Delta f=+1`, :math:`\Delta r=+1` for
     :class:`ValueFamilySystems`; :math:`\Delta f=e`, :math:`\Delta r=-1` for
-    :class:`AlignedLQGSystems`. Values are the simulated :math:`H`-step returns. For the linear
-    family both are exact: :math:`S_f=L_r\sum_{t<H}t\gamma^t`, :math:`S_r=\sum_{t<H}\gamma^t`.
+    :class:`AlignedLQGSystems`; the rotating unit fields for :class:`PhaseFieldLQGSystems`.
+    Values are the simulated :math:`H`-step returns. For the linear family both are exact:
+    :math:`S_f=L_r\sum_{t<H}t\gamma^t`, :math:`S_r=\sum_{t<H}\gamma^t`.
     The realised multiplier :math:`S_f/S_r` replaces the global one in Eq. (4).
 
     Parameters
@@ -409,12 +545,121 @@ class RealisedOptimum(NamedTuple):
     error: NDArray[np.float64]
 
 
-def _error_slope(batch: AllocationProblems, u: np.ndarray, sign: np.ndarray) -> np.ndarray:
-    # d|gap|/du by the complex step: Im g(u + i d) / d is exact to rounding (no cancellation),
-    # since every map in the simulation is analytic; sign makes it the slope of |gap|.
+class SignedOptimum(NamedTuple):
+    r""":class:`RealisedOptimum` plus ``crossing``: whether the minimum of
+    :math:`|\hat J_H-J_H|` is a zero of the signed gap (the two errors cancel there).
+
+    With ``on_boundary="nan"`` the configurations without an interior minimum are ``nan``
+    (and ``crossing`` is ``False`` there).
+    """
+
+    log_odds: NDArray[np.float64]
+    n_dyn: NDArray[np.float64]
+    n_rew: NDArray[np.float64]
+    ratio: NDArray[np.float64]
+    eps_dyn: NDArray[np.float64]
+    eps_rew: NDArray[np.float64]
+    error: NDArray[np.float64]
+    crossing: NDArray[np.bool_]
+
+
+def realised_optimal_split_signed(batch: AllocationProblems, *, grid: int = 2001,
+                                  xtol: float = 1e-12, on_boundary: str = "raise"
+                                  ) -> SignedOptimum:
+    r"""Minimise :math:`|\hat J_H-J_H|` on each budget line, also where the gap changes sign.
+
+    A global search on a grid of ``grid`` points, then a bisection between the grid neighbours
+    of the best point until the bracket is narrower than ``xtol`` in the log-odds :math:`u`:
+
+    - where the signed gap keeps its sign around the best point (always, for sign-aligned
+      errors), on the sign of the slope of :math:`|{\rm gap}|`, exact by the complex step;
+    - where it changes sign between the best point and a neighbour (non-aligned errors that
+      cancel, e.g. :class:`PhaseFieldLQGSystems`), on the sign of the gap: the minimum of
+      :math:`|{\rm gap}|` is then a zero of the gap, a kink, and ``crossing`` is ``True``.
+
+    One complex evaluation per step gives both (real part: the gap; imaginary part over the
+    step: its slope). On sign-aligned batches the result is :func:`realised_optimal_split`'s
+    bit for bit (it is that function; tested against a freeze of its earlier outputs).
+
+    Parameters
+    ----------
+    batch
+        The allocation problems (any system with an analytic ``value_gap``).
+    grid
+        Grid points of the global search, >= 3.
+    xtol
+        Width of the final bracket in :math:`u`, > 0.
+    on_boundary
+        ``"raise"``, or ``"nan"``: configurations whose best grid point is an end of the searched
+        interval, or whose slope does not change sign around it, get ``nan`` (for sweeps).
+
+    Returns
+    -------
+    SignedOptimum
+
+    Raises
+    ------
+    ValueError
+        With ``on_boundary="raise"``: if the best grid point is at an end of the searched
+        interval (no interior minimum there), or the slope does not change sign across the
+        bracket.
+    """
+    if not isinstance(batch, AllocationProblems):
+        raise ValueError(f"batch must be an AllocationProblems, got {type(batch).__name__}")
+    grid = check_int("grid", grid, 3)
+    if not (np.isfinite(xtol) and xtol > 0):
+        raise ValueError(f"xtol must be finite and > 0, got {xtol!r}")
+    if on_boundary not in ("raise", "nan"):
+        raise ValueError(f"on_boundary must be 'raise' or 'nan', got {on_boundary!r}")
     step = 1e-30
-    eps_dyn, eps_rew = batch.errors(u + 1j * step)
-    return sign * batch.system.value_gap(eps_dyn, eps_rew).imag / step
+    lo, hi = batch.search_interval()
+    u = lo + (hi - lo) * np.linspace(0.0, 1.0, grid)[:, None]  # (grid, n)
+    gaps = batch.system.value_gap(*batch.errors(u))
+    best = np.argmin(np.abs(gaps), axis=0)
+    cols = np.arange(batch.n)
+    bad = (best == 0) | (best == grid - 1)
+    if np.any(bad) and on_boundary == "raise":
+        raise ValueError(f"configurations {np.flatnonzero(bad).tolist()}: the smallest simulated "
+                         "error is at an end of the searched interval, so there is no interior "
+                         "optimum there")
+    b = np.clip(best, 1, grid - 2)
+    g_best, g_left, g_right = gaps[b, cols], gaps[b - 1, cols], gaps[b + 1, cols]
+    cross_left = g_left * g_best <= 0
+    cross_right = ~cross_left & (g_best * g_right <= 0)
+    crossing = cross_left | cross_right
+    left = np.where(cross_right, u[b, cols], u[b - 1, cols])
+    right = np.where(cross_left, u[b, cols], u[b + 1, cols])
+    sign = np.sign(g_best)
+    left_sign = np.sign(np.where(cross_left, g_left, g_best))  # the gap's sign at `left`
+
+    def gap_and_slope(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Im g(u + i d) / d is the slope exact to rounding (every map is analytic); the real
+        # part is the gap to O(d^2).
+        value = batch.system.value_gap(*batch.errors(x + 1j * step))
+        return value.real, value.imag / step
+
+    _, s_left = gap_and_slope(left)
+    _, s_right = gap_and_slope(right)
+    smooth_bad = ~crossing & ((sign * s_left >= 0) | (sign * s_right <= 0))
+    if np.any(smooth_bad & ~bad) and on_boundary == "raise":
+        raise ValueError("the error's slope does not change sign around the best grid point")
+    bad = bad | smooth_bad
+    while np.max(np.where(bad, 0.0, right - left)) > xtol:
+        mid = 0.5 * (left + right)
+        if np.all((mid == left) | (mid == right) | bad):
+            break  # float resolution of u reached
+        value, slope = gap_and_slope(mid)
+        move_left = np.where(crossing, np.sign(value) == left_sign, sign * slope < 0)
+        left, right = np.where(move_left, mid, left), np.where(move_left, right, mid)
+    u_star = np.where(bad, np.nan, 0.5 * (left + right))
+    safe = np.where(bad, 0.0, u_star)
+    eps_dyn, eps_rew = batch.errors(safe)
+    n_dyn, n_rew = budget_line(batch.budget, batch.cost_dyn, batch.cost_rew, log_odds=safe)
+    error = np.abs(batch.system.value_gap(eps_dyn, eps_rew))
+    nan = np.where(bad, np.nan, 1.0)
+    return SignedOptimum(u_star, n_dyn * nan, n_rew * nan,
+                         np.exp(u_star) * batch.cost_rew / batch.cost_dyn, eps_dyn * nan,
+                         eps_rew * nan, error * nan, crossing & ~bad)
 
 
 def realised_optimal_split(batch: AllocationProblems, *, grid: int = 2001,
@@ -427,7 +672,9 @@ def realised_optimal_split(batch: AllocationProblems, *, grid: int = 2001,
     bisection on the sign of :math:`E'(u)` between the grid neighbours of the best point, with
     :math:`E'` exact by the complex step, until the bracket is narrower than ``xtol``. The
     result is accurate to ``xtol`` in :math:`u`, hence in :math:`\log(N_{\rm dyn}/N_{\rm rew})`
-    (function values alone could not locate a minimum better than about :math:`10^{-8}`).
+    (function values alone could not locate a minimum better than about :math:`10^{-8}`). Where
+    the signed gap changes sign (non-aligned errors that cancel), the bisection is on the sign
+    of the gap instead (:func:`realised_optimal_split_signed`, which also reports where).
 
     Parameters
     ----------
@@ -448,37 +695,8 @@ def realised_optimal_split(batch: AllocationProblems, *, grid: int = 2001,
         If the best grid point is at an end of the searched interval (no interior minimum
         there), or :math:`E'` does not change sign across the bracket.
     """
-    if not isinstance(batch, AllocationProblems):
-        raise ValueError(f"batch must be an AllocationProblems, got {type(batch).__name__}")
-    grid = check_int("grid", grid, 3)
-    if not (np.isfinite(xtol) and xtol > 0):
-        raise ValueError(f"xtol must be finite and > 0, got {xtol!r}")
-    lo, hi = batch.search_interval()
-    u = lo + (hi - lo) * np.linspace(0.0, 1.0, grid)[:, None]  # (grid, n)
-    gaps = batch.system.value_gap(*batch.errors(u))
-    best = np.argmin(np.abs(gaps), axis=0)
-    if np.any((best == 0) | (best == grid - 1)):
-        bad = np.flatnonzero((best == 0) | (best == grid - 1)).tolist()
-        raise ValueError(f"configurations {bad}: the smallest simulated error is at an end of the "
-                         "searched interval, so there is no interior optimum there")
-    cols = np.arange(batch.n)
-    sign = np.sign(gaps[best, cols])
-    left, right = u[best - 1, cols], u[best + 1, cols]
-    if np.any(_error_slope(batch, left, sign) >= 0) or np.any(
-            _error_slope(batch, right, sign) <= 0):
-        raise ValueError("the error's slope does not change sign around the best grid point")
-    while np.max(right - left) > xtol:
-        mid = 0.5 * (left + right)
-        if np.all((mid == left) | (mid == right)):
-            break  # float resolution of u reached
-        falling = _error_slope(batch, mid, sign) < 0
-        left, right = np.where(falling, mid, left), np.where(falling, right, mid)
-    u_star = 0.5 * (left + right)
-    eps_dyn, eps_rew = batch.errors(u_star)
-    n_dyn, n_rew = budget_line(batch.budget, batch.cost_dyn, batch.cost_rew, log_odds=u_star)
-    error = np.abs(batch.system.value_gap(eps_dyn, eps_rew))
-    return RealisedOptimum(u_star, n_dyn, n_rew, np.exp(u_star) * batch.cost_rew / batch.cost_dyn,
-                         eps_dyn, eps_rew, error)
+    found = realised_optimal_split_signed(batch, grid=grid, xtol=xtol, on_boundary="raise")
+    return RealisedOptimum(*found[:7])
 
 
 class PredictedSplit(NamedTuple):
@@ -639,7 +857,8 @@ def figure4_configurations(
     rate: tuple[float, float] = (0.224, 0.228), dyn_law: tuple[float, float] = (0.34, 0.11),
     rew_law: tuple[float, float] = (90.4, 0.96), budget: tuple[float, float] = (1e4, 1e6),
     cost_ratio: tuple[float, float] = (0.1, 10.0), d_s: int = 4, d_a: int = 2,
-    horizon: int | None = None,
+    horizon: int | None = None, s0_scale: float = 1.0, q_over_r: float = 1.0,
+    direction: str = "steepest", field_frequency: float = 1.0,
 ) -> AllocationProblems:
     r"""``n`` LQG-type allocation problems at the paper's Figure 4 settings (ours otherwise).
 
@@ -669,17 +888,52 @@ def figure4_configurations(
         Dimensions.
     horizon
         Simulated steps; default: enough for :math:`\gamma^H` to vanish in float64.
+    s0_scale
+        :math:`k_s>0`: :math:`s_0\to k_ss_0`. The ball's radius, :math:`L_r`, the steepest
+        slope :math:`a=S_f` and :math:`\varepsilon_{\rm cap}` scale with it; the curvature
+        :math:`b` of :math:`D(\varepsilon)=a\varepsilon+b\varepsilon^2` does not.
+    q_over_r
+        :math:`k>0`: :math:`Q\to\sqrt k\,Q`, :math:`R\to R/\sqrt k` (the scale of :math:`Q`
+        against :math:`R` at a fixed geometric mean).
+    direction
+        The dynamics error, one of :data:`ERROR_DIRECTIONS`: ``"steepest"`` (the default:
+        :math:`e=-g/\|g\|`, the largest :math:`S_f` a constant shift can give),
+        ``"random"`` (a uniformly random unit :math:`e`, signed so that :math:`e\cdot g\le0`:
+        still sign-aligned, :math:`D` still convex and increasing) or ``"phase"``
+        (:class:`PhaseFieldLQGSystems`: chapter 1's rotating fields with random phases, *not*
+        sign-aligned).
+    field_frequency
+        :math:`k_q>0`, for ``"phase"``: frequencies :math:`q,q'\sim N(0,k_q^2I/(d_s+d_a))`.
 
     Returns
     -------
     AllocationProblems
-        With ``system`` an :class:`AlignedLQGSystems` and ``global_multiplier`` the multiplier
-        of Eq. (4) from its global constants.
+        With ``system`` an :class:`AlignedLQGSystems` (or :class:`PhaseFieldLQGSystems`) and
+        ``global_multiplier`` the multiplier of Eq. (4) from its global constants. ``info``
+        holds ``cost_ratio`` and, for ``"random"``, ``cos_steepest`` (:math:`|e\cdot g|/\|g\|`).
+
+    Notes
+    -----
+    With the default options the draws, the systems and the problems are those the function
+    gave before the options existed, bit for bit (tested). The options draw what they add
+    (the random direction, the phase field) after all of those draws, and a degenerate
+    interval ``(v, v)`` of ``budget``, ``cost_ratio`` or ``rate`` fixes the value while drawing
+    the same uniforms: two option sets on the same seed share their random numbers (common
+    random numbers, for the sweeps of chapter 4).
     """
     if not 0 < gamma < 1:
         raise ValueError(f"gamma must satisfy 0 < gamma < 1, got {gamma!r}")
     if not 0 < rate[0] <= rate[1] < 1:
         raise ValueError(f"rate must be an interval inside (0, 1), got {rate!r}")
+    for name, interval in (("budget", budget), ("cost_ratio", cost_ratio)):
+        if not (len(interval) == 2 and 0 < interval[0] <= interval[1] < np.inf):
+            raise ValueError(f"{name} must be an interval (lo, hi) with 0 < lo <= hi, got "
+                             f"{interval!r}")
+    for name, value in (("s0_scale", s0_scale), ("q_over_r", q_over_r),
+                        ("field_frequency", field_frequency)):
+        check_positive(name, value)
+    if direction not in ERROR_DIRECTIONS:
+        raise ValueError(f"direction must be one of {ERROR_DIRECTIONS}, got {direction!r}")
     base = lqg_configurations(n, horizon=1, rng=rng, d_s=d_s, d_a=d_a)
     n = base.n
     L_pi = spectral_norm(base.K)
@@ -690,27 +944,247 @@ def figure4_configurations(
     M = A - B @ K
     g = np.full(n, float(gamma))
     H = _discount_horizon(g) if horizon is None else check_int("horizon", horizon, 1)
+    Q, R = base.Q, base.R
+    if q_over_r != 1.0:
+        Q, R = Q * np.sqrt(q_over_r), R / np.sqrt(q_over_r)
+    s0 = base.s0 if s0_scale == 1.0 else base.s0 * s0_scale
     # Steepest-descent direction of the return for a constant shift w of the dynamics:
     # d J^/dw = sum_t gamma^t P_t^T grad_s r(s_t, -K s_t), P_{t+1} = M P_t + I, P_0 = 0.
-    W = base.Q + np.swapaxes(K, -1, -2) @ base.R @ K
-    s, P, grad = np.array(base.s0), np.zeros_like(M), np.zeros_like(base.s0)
+    W = Q + np.swapaxes(K, -1, -2) @ R @ K
+    s, P, grad = np.array(s0), np.zeros_like(M), np.zeros_like(s0)
     for t in range(H):
         grad += gamma**t * np.einsum("nji,nj->ni", P, -2.0 * batched_matvec(W, s))
         s, P = batched_matvec(M, s), M @ P + np.eye(base.d_s)
     e = -grad / np.linalg.norm(grad, axis=-1, keepdims=True)
-    s0_norm = np.linalg.norm(base.s0, axis=-1)
+    s0_norm = np.linalg.norm(s0, axis=-1)
     eps_cap = (1.0 - spectral_norm(M)) * s0_norm
     radius = np.maximum(s0_norm, eps_cap / (1.0 - spectral_norm(M)))
-    L_r = 2.0 * radius * np.maximum(spectral_norm(base.Q), spectral_norm(base.R) * L_pi)
-    system = AlignedLQGSystems(g, A, B, K, np.array(base.Q), np.array(base.R), np.array(base.s0),
-                               e, eps_cap, radius, L_f, L_r, L_pi, H)
+    L_r = 2.0 * radius * np.maximum(spectral_norm(Q), spectral_norm(R) * L_pi)
     cost = 10.0 ** rng.uniform(np.log10(cost_ratio[0]), np.log10(cost_ratio[1]), n)
     budgets = 10.0 ** rng.uniform(np.log10(budget[0]), np.log10(budget[1]), n)
+    info = {"cost_ratio": cost}
+    constants = (eps_cap, radius, L_f, L_r, L_pi, H)
+    if direction == "phase":
+        basis, _ = np.linalg.qr(rng.standard_normal((n, base.d_s, 2)))
+        freq = field_frequency / np.sqrt(base.d_s + base.d_a)
+        q_dyn = freq * rng.standard_normal((n, base.d_s + base.d_a))
+        q_rew = freq * rng.standard_normal((n, base.d_s + base.d_a))
+        phase_dyn, phase_rew = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 2 * np.pi, n)
+        system: Any = PhaseFieldLQGSystems(g, A, B, K, np.array(Q), np.array(R), np.array(s0),
+                                           basis[..., 0], basis[..., 1], q_dyn, q_rew,
+                                           phase_dyn, phase_rew, *constants)
+    else:
+        if direction == "random":
+            v = rng.standard_normal((n, base.d_s))
+            v /= np.linalg.norm(v, axis=-1, keepdims=True)
+            cos = np.einsum("ni,ni->n", v, e)  # e = -g/|g|: cos >= 0 means v.g <= 0
+            e = v * np.where(cos < 0, -1.0, 1.0)[:, None]
+            info["cos_steepest"] = np.abs(cos)
+        system = AlignedLQGSystems(g, A, B, K, np.array(Q), np.array(R), np.array(s0), e,
+                                   *constants)
     ones = np.ones(n)
     return AllocationProblems(
         system, budgets, cost, ones, dyn_law[0] * ones, dyn_law[1] * ones, rew_law[0] * ones,
-        rew_law[1] * ones, dynamics_multiplier(g, L_f, L_r, L_pi), info={"cost_ratio": cost},
+        rew_law[1] * ones, dynamics_multiplier(g, L_f, L_r, L_pi), info=info,
     )
+
+
+class SignTest(NamedTuple):
+    r"""One-sided sign test of :math:`H_0:\ P(\ell>0)=1/2` against over-shooting.
+
+    ``n`` residuals, ``ties`` with :math:`|\ell|\le` ``tie_tol`` (dropped, as in the classical
+    test), ``positive`` with :math:`\ell>` ``tie_tol``, ``p_value``
+    :math:`=P(X\ge\text{positive})` for :math:`X\sim\mathrm{Bin}(n-\text{ties},1/2)`, and the
+    ``median`` of all ``n`` residuals.
+    """
+
+    n: int
+    ties: int
+    positive: int
+    p_value: float
+    median: float
+
+
+def sign_test(ell: ArrayLike, *, tie_tol: float = 0.0) -> SignTest:
+    r"""One-sided sign test that :math:`\ell` over-shoots (:math:`\ell>0`) more often than not.
+
+    The paper's Figure 4 reports "all 30 over-shoot, :math:`p=0.5^{30}`". That is a *test* only
+    where :math:`\ell<0` is possible. For sign-aligned errors with the global multiplier
+    :math:`\ell\ge0` is a theorem (chapter 4: :math:`S_f/S_r\le m_{\rm eff}\le m_H\le m`), so
+    there it is asserted, not tested; on non-aligned errors (:class:`PhaseFieldLQGSystems`) it
+    can fail.
+
+    Parameters
+    ----------
+    ell
+        Residuals, 1-D, finite, at least one.
+    tie_tol
+        :math:`|\ell|\le` ``tie_tol`` counts as a tie (default 0: exact zeros only), >= 0.
+
+    Returns
+    -------
+    SignTest
+    """
+    x = np.asarray(ell, dtype=float)
+    if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"ell must be a non-empty 1-D array of finite numbers, got shape "
+                         f"{x.shape}")
+    if not (np.isfinite(tie_tol) and tie_tol >= 0):
+        raise ValueError(f"tie_tol must be finite and >= 0, got {tie_tol!r}")
+    ties = int(np.sum(np.abs(x) <= tie_tol))
+    positive = int(np.sum(x > tie_tol))
+    n_eff = x.size - ties
+    p = 1.0 if n_eff == 0 else float(binomtest(positive, n_eff, 0.5,
+                                               alternative="greater").pvalue)
+    return SignTest(int(x.size), ties, positive, p, float(np.median(x)))
+
+
+class BatchReadings(NamedTuple):
+    r"""The readings of :math:`\ell` of one batch and what they were computed from (shape
+    ``(n,)`` each): ``readings`` (:class:`~imagination.allocation.EllReadings`), the realised
+    sensitivities ``S_f``, ``S_r``, the realised optimum's ``realised_ratio``, ``eps_dyn``,
+    ``eps_rew``, the prediction's ``multiplier`` and ``crossing`` (realised optima where the
+    signed gap is zero). Configurations without an interior realised optimum
+    (``on_boundary="nan"``) are ``nan`` throughout."""
+
+    readings: EllReadings
+    S_f: NDArray[np.float64]
+    S_r: NDArray[np.float64]
+    realised_ratio: NDArray[np.float64]
+    eps_dyn: NDArray[np.float64]
+    eps_rew: NDArray[np.float64]
+    multiplier: NDArray[np.float64]
+    crossing: NDArray[np.bool_]
+
+
+def evaluate_readings(problems: AllocationProblems, multiplier: ArrayLike | str = "global", *,
+                      grid: int = 2001, h: float = 1e-6, on_boundary: str = "raise"
+                      ) -> BatchReadings:
+    r"""Realised optimum, realised sensitivities and the four readings of :math:`\ell`.
+
+    Parameters
+    ----------
+    problems
+        The allocation problems.
+    multiplier
+        ``"global"`` (``problems.global_multiplier``: the sup-norm control, Figure 4),
+        ``"realised"`` (:math:`S_f/S_r`: Figure 2 (a)), or one value > 0 per problem.
+    grid, on_boundary
+        Passed to :func:`realised_optimal_split_signed`.
+    h
+        Passed to :func:`realised_sensitivities`.
+
+    Returns
+    -------
+    BatchReadings
+        With the reference multiplier :math:`m_{\rm ref}=S_f/S_r` in every case.
+    """
+    if not isinstance(problems, AllocationProblems):
+        raise ValueError(f"problems must be an AllocationProblems, got {type(problems).__name__}")
+    S_f, S_r = realised_sensitivities(problems, h=h)
+    real = realised_optimal_split_signed(problems, grid=grid, on_boundary=on_boundary)
+    if isinstance(multiplier, str):
+        if multiplier == "global":
+            m = np.asarray(problems.global_multiplier, dtype=float)
+        elif multiplier == "realised":
+            m = S_f / S_r
+        else:
+            raise ValueError(f"multiplier must be 'global', 'realised' or an array, got "
+                             f"{multiplier!r}")
+    else:
+        m = np.broadcast_to(check_positive_array("multiplier", multiplier), (problems.n,))
+    ok = np.isfinite(real.ratio)
+    out = [np.full(problems.n, np.nan) for _ in EllReadings._fields]
+    if np.any(ok):
+        line = {k: v[ok] for k, v in problems.line_keywords().items()}
+        part = ell_readings(m[ok], (S_f / S_r)[ok], real.ratio[ok], real.eps_dyn[ok],
+                            real.eps_rew[ok], **line)
+        for full, values in zip(out, part, strict=True):
+            full[ok] = values
+    return BatchReadings(EllReadings(*out), S_f, S_r, real.ratio, real.eps_dyn, real.eps_rew,
+                         np.array(m, dtype=float), real.crossing)
+
+
+def _reading_summary(values: np.ndarray, *, absolute: bool) -> dict[str, Any]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"median": None, "positive": 0, "n": 0, "p_value": None}
+    test = sign_test(finite)
+    median = float(np.median(np.abs(finite) if absolute else finite))
+    return {"median": median, "positive": test.positive, "n": test.n, "p_value": test.p_value}
+
+
+def summarise_readings(result: BatchReadings, *, absolute: bool = False) -> dict[str, Any]:
+    r"""A JSON-ready summary of :func:`evaluate_readings`.
+
+    Per reading (keys :data:`~imagination.allocation.ELL_READINGS`): the median of :math:`\ell`
+    (of :math:`|\ell|` with ``absolute=True``, as the paper reports Figure 2), the count of
+    :math:`\ell>0`, the number of finite configurations and the one-sided sign test's p-value
+    (:func:`sign_test`). Then ``elasticity`` (median :math:`\bar e`), ``curvature`` (median
+    :math:`\log(m_{\rm eff}/(S_f/S_r))`, the curvature at the operating point), ``crossings``
+    (realised optima at a cancellation) and ``eps_dyn`` (median :math:`\varepsilon^*_{\rm dyn}`).
+    """
+    R = result.readings
+    out: dict[str, Any] = {k: _reading_summary(np.asarray(getattr(R, k)), absolute=absolute)
+                           for k in ELL_READINGS}
+    ok = np.isfinite(R.resolved)
+    ref = result.S_f / result.S_r
+    some = bool(np.any(ok))
+    out["elasticity"] = float(np.median(R.elasticity[ok])) if some else None
+    out["curvature"] = float(np.median(np.log(R.m_eff[ok] / ref[ok]))) if some else None
+    out["crossings"] = int(np.sum(result.crossing))
+    out["eps_dyn"] = float(np.median(result.eps_dyn[ok])) if some else None
+    return out
+
+
+def figure4_ell_cell(*, n: int = 30, seed: int = 4242, grid: int = 2001, h: float = 1e-6,
+                     **options: Any) -> dict[str, Any]:
+    r"""One cell of chapter 4's Figure 4 sweep, summarised under every reading of :math:`\ell`.
+
+    :func:`figure4_configurations` with ``options`` on a fresh
+    ``numpy.random.default_rng(seed)`` (common random numbers across cells), evaluated with
+    the global multiplier (:func:`evaluate_readings`, ``on_boundary="nan"``: configurations
+    without an interior realised optimum are dropped and counted in ``n`` of each reading),
+    summarised by :func:`summarise_readings`, with the cell's run time in ``seconds``.
+    Interval options (``budget``, ``cost_ratio``, ``rate``) may be lists (JSON) and
+    ``dims=(d_s, d_a)`` sets the dimensions.
+    """
+    import time
+
+    opts = dict(options)
+    for key in ("budget", "cost_ratio", "rate"):
+        if key in opts:
+            opts[key] = tuple(opts[key])
+    if "dims" in opts:
+        opts["d_s"], opts["d_a"] = (int(v) for v in opts.pop("dims"))
+    start = time.perf_counter()
+    problems = figure4_configurations(n, rng=np.random.default_rng(seed), **opts)
+    out = summarise_readings(evaluate_readings(problems, "global", grid=grid, h=h,
+                                               on_boundary="nan"))
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def figure2_ell_cell(family: str, multiplier: str, *, grid: int = 2001, h: float = 1e-6,
+                     **options: Any) -> dict[str, Any]:
+    r"""One cell of chapter 4's Figure 2 sweep, summarised by median :math:`|\ell|` per reading.
+
+    :func:`value_family_grid` of ``family`` with ``options`` (e.g. ``budget``, ``s0``,
+    ``exponent``), the prediction with ``multiplier`` (``"realised"`` for Figure 2 (a),
+    ``"global"`` for the sup-norm control). ``{"infeasible": reason}`` when no point of the
+    budget line keeps both errors below ``max_error`` or there is no interior optimum.
+    """
+    import time
+
+    start = time.perf_counter()
+    try:
+        problems = value_family_grid(family, **options)
+        result = evaluate_readings(problems, multiplier, grid=grid, h=h)
+    except ValueError as err:
+        return {"infeasible": str(err)[:120], "seconds": time.perf_counter() - start}
+    out = summarise_readings(result, absolute=True)
+    out["seconds"] = time.perf_counter() - start
+    return out
 
 
 #: Former names (kept so that old code keeps working): :class:`AllocationProblems` and
