@@ -92,7 +92,14 @@ def test_heldout_errors_by_hand():
     assert err["mse"][0] == pytest.approx(12.5)  # (25 + 0) / 2
     assert err["rmse"][0] == pytest.approx(np.sqrt(12.5))
     assert err["max"][0] == pytest.approx(5.0)
-    assert im.heldout_errors(np.zeros((2, 3, 1)), np.ones(3))["max"].tolist() == [1.0, 1.0]
+    # per element: the four squared errors 9, 16, 0, 0 average to 6.25 = 12.5 / d_out
+    assert err["mse_elem"][0] == pytest.approx(6.25)
+    assert err["rmse_elem"][0] == pytest.approx(2.5)
+    assert err["max_elem"][0] == pytest.approx(4.0)  # the largest coordinate error
+    scalar = im.heldout_errors(np.zeros((2, 3, 1)), np.ones(3))
+    assert scalar["max"].tolist() == [1.0, 1.0]
+    for name in ("mse", "rmse", "max"):  # a scalar target: the two families coincide
+        np.testing.assert_array_equal(scalar[name], scalar[name + "_elem"])
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,9 @@ __all__ = [
     "train_sequential",
 ]
 
-#: The held-out error metrics of :func:`heldout_errors`.
-ERROR_METRICS = ("mse", "rmse", "max")
+#: The held-out error metrics of :func:`heldout_errors`: per transition vector (the Euclidean
+#: norm of Eq. (1)) and per element (PyTorch's default ``MSELoss`` averages over elements).
+ERROR_METRICS = ("mse", "rmse", "max", "mse_elem", "rmse_elem", "max_elem")
 _OUTPUTS = ("linear", "tanh")
 _INITS = ("default", "normal", "fan_in")
 #: Stacked parameters: one ``(W, b)`` per layer, ``W`` of shape ``(M, d_in, d_out)``.
@@ -452,7 +453,19 @@ def train_sequential(
 
 
 def heldout_errors(pred: ArrayLike, y: ArrayLike) -> dict[str, NDArray[np.float64]]:
-    """Held-out errors of each member: MSE, RMSE and max of the per-transition Euclidean error.
+    r"""Held-out errors of each member, per transition vector and per element.
+
+    With :math:`\hat y_i-y_i\in\mathbb R^{d}` the error of transition :math:`i` and
+    :math:`e_i=\|\hat y_i-y_i\|_2` its Euclidean norm (the norm of Eq. (1)):
+
+    * ``"mse"`` :math:`=\operatorname{mean}_i e_i^2`, ``"rmse"`` its square root and ``"max"``
+      :math:`=\max_i e_i`, an empirical sup-norm error (an estimate, from below, of Eq. (1)'s
+      :math:`\varepsilon`);
+    * ``"mse_elem"`` :math:`=\operatorname{mean}_{i,j}(\hat y_{ij}-y_{ij})^2=\mathrm{MSE}/d`
+      (what ``torch.nn.MSELoss`` reports), ``"rmse_elem"`` its square root and ``"max_elem"``
+      :math:`=\max_{i,j}|\hat y_{ij}-y_{ij}|`.
+
+    For a scalar target (:math:`d=1`) the two families coincide.
 
     Parameters
     ----------
@@ -464,10 +477,7 @@ def heldout_errors(pred: ArrayLike, y: ArrayLike) -> dict[str, NDArray[np.float6
     Returns
     -------
     dict
-        ``{"mse", "rmse", "max"}``, each of shape ``(M,)``. With
-        :math:`e_i=\\|\\hat y_i-y_i\\|_2`: MSE :math:`=\\operatorname{mean}_i e_i^2`, RMSE its
-        square root, max :math:`=\\max_i e_i`, an empirical sup-norm error (an estimate, from
-        below, of Eq. (1)'s :math:`\\varepsilon`).
+        One array of shape ``(M,)`` per name of :data:`ERROR_METRICS`.
     """
     p = np.asarray(pred, dtype=float)
     t = np.asarray(y, dtype=float)
@@ -476,6 +486,10 @@ def heldout_errors(pred: ArrayLike, y: ArrayLike) -> dict[str, NDArray[np.float6
     if p.ndim != 3 or p.shape[1:] != t.shape:
         raise ValueError(
             f"pred must be (M, P, d_out) matching y (P, d_out); got {p.shape} and {t.shape}")
-    e2 = np.sum((p - t) ** 2, axis=-1)
+    diff = p - t
+    e2 = np.sum(diff**2, axis=-1)
     mse = e2.mean(axis=1)
-    return {"mse": mse, "rmse": np.sqrt(mse), "max": np.sqrt(e2.max(axis=1))}
+    mse_elem = mse / t.shape[-1]
+    return {"mse": mse, "rmse": np.sqrt(mse), "max": np.sqrt(e2.max(axis=1)),
+            "mse_elem": mse_elem, "rmse_elem": np.sqrt(mse_elem),
+            "max_elem": np.abs(diff).max(axis=(1, 2))}

@@ -59,6 +59,7 @@ from .ensemble import (
 from .scaling import PowerLawFit, fit_power_law
 
 __all__ = [
+    "BEHAVIOURS",
     "ERROR_METRICS",
     "PAPER_SIZES",
     "Ensemble",
@@ -149,13 +150,29 @@ def make_teachers(
     return Teachers(dyn, rew, int(d_s), int(d_a), int(width), init)
 
 
-def collect_transitions(
-    teachers: Teachers, n_episodes: int, *, episode_length: int = 500, rng: np.random.Generator
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Roll out the behaviour policy on the teachers: ``n_episodes`` episodes, vectorised.
+#: Behaviour policies of :func:`collect_transitions` (ours: the paper does not state one).
+BEHAVIOURS = ("uniform", "policy", "attractor")
 
-    Behaviour policy (our choice; the paper does not state one): :math:`s_0\\sim U[-1,1]^{d_s}`
-    and actions :math:`a_t\\sim U[-1,1]^{d_a}` i.i.d.
+
+def collect_transitions(
+    teachers: Teachers, n_episodes: int, *, episode_length: int = 500, rng: np.random.Generator,
+    behaviour: str = "uniform",
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    r"""Roll out a behaviour policy on the teachers: ``n_episodes`` episodes, vectorised.
+
+    The paper does not state its behaviour policy; these are ours (``behaviour``):
+
+    * ``"uniform"`` (the default): :math:`s_0\sim U[-1,1]^{d_s}` and actions
+      :math:`a_t\sim U[-1,1]^{d_a}` i.i.d.: the data cover the whole action box;
+    * ``"policy"``: on-policy rollouts of one fixed random policy with exploration,
+      :math:`a_t=\mathrm{clip}(\tanh(Gs_t)+0.3\,\xi_t,\pm1)`, :math:`G` Gaussian with
+      variance :math:`1/d_s` (drawn once), :math:`\xi_t\sim U[-1,1]^{d_a}`, from
+      :math:`s_0\sim U[-1,1]^{d_s}`: the data follow the closed loop's trajectories;
+    * ``"attractor"``: the same policy with less exploration (:math:`0.1\,\xi_t`), each episode
+      started where 100 noise-free steps of the closed loop from :math:`U[-1,1]^{d_s}` end:
+      the data concentrate near the closed loop's attractor.
+
+    Every draw comes from ``rng``; ``"uniform"`` draws exactly what it always did.
 
     Returns
     -------
@@ -167,16 +184,31 @@ def collect_transitions(
     for name, value in (("n_episodes", n_episodes), ("episode_length", episode_length)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    s = rng.uniform(-1, 1, size=(n_episodes, teachers.d_s))
-    a = rng.uniform(-1, 1, size=(episode_length, n_episodes, teachers.d_a))
-    states = np.empty((episode_length + 1, n_episodes, teachers.d_s))
-    states[0] = s
-    for t in range(episode_length):  # only time is sequential
-        states[t + 1] = teachers.step(states[t], a[t])
-    x = np.concatenate([states[:-1], a], axis=-1).transpose(1, 0, 2).reshape(-1, teachers.d_s
-                                                                               + teachers.d_a)
-    r = teachers.reward(x[:, :teachers.d_s], x[:, teachers.d_s:])
-    return x, states[1:].transpose(1, 0, 2).reshape(-1, teachers.d_s), r
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"behaviour must be one of {BEHAVIOURS}, got {behaviour!r}")
+    d_s, d_a = teachers.d_s, teachers.d_a
+    s = rng.uniform(-1, 1, size=(n_episodes, d_s))
+    states = np.empty((episode_length + 1, n_episodes, d_s))
+    if behaviour == "uniform":
+        a = rng.uniform(-1, 1, size=(episode_length, n_episodes, d_a))
+        states[0] = s
+        for t in range(episode_length):  # only time is sequential
+            states[t + 1] = teachers.step(states[t], a[t])
+    else:
+        gain = rng.standard_normal((d_a, d_s)) / np.sqrt(d_s)
+        noise = 0.3 if behaviour == "policy" else 0.1
+        if behaviour == "attractor":
+            for _ in range(100):  # burn-in of the noise-free closed loop
+                s = teachers.step(s, np.tanh(s @ gain.T))
+        xi = rng.uniform(-1, 1, size=(episode_length, n_episodes, d_a))
+        a = np.empty((episode_length, n_episodes, d_a))
+        states[0] = s
+        for t in range(episode_length):  # the action depends on the state: sequential in t
+            a[t] = np.clip(np.tanh(states[t] @ gain.T) + noise * xi[t], -1.0, 1.0)
+            states[t + 1] = teachers.step(states[t], a[t])
+    x = np.concatenate([states[:-1], a], axis=-1).transpose(1, 0, 2).reshape(-1, d_s + d_a)
+    r = teachers.reward(x[:, :d_s], x[:, d_s:])
+    return x, states[1:].transpose(1, 0, 2).reshape(-1, d_s), r
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -210,6 +242,11 @@ class ScalingResult:
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def metrics(self) -> tuple[str, ...]:
+        """The error metrics recorded (those of :data:`ERROR_METRICS` the run measured)."""
+        return tuple(k for k in ERROR_METRICS if k in next(iter(self.errors.values())))
+
+    @property
     def n_seeds(self) -> int:
         return int(next(iter(self.errors.values()))["rmse"].shape[1])
 
@@ -232,8 +269,9 @@ class ScalingResult:
     def fit(self, model: str, metric: str = "rmse", *, n_boot: int = 1000,
             rng: np.random.Generator) -> PowerLawFit:
         """Fit Eq. (3) to one learning curve (every seed a row) with :func:`fit_power_law`."""
-        if model not in self.errors or metric not in ERROR_METRICS:
-            raise ValueError(f"model must be 'dyn' or 'rew' and metric one of {ERROR_METRICS}")
+        if model not in self.errors or metric not in self.metrics:
+            raise ValueError(f"model must be one of {tuple(self.errors)} and metric one of "
+                             f"{self.metrics}, got {model!r} and {metric!r}")
         err = self.errors[model][metric]
         return fit_power_law(np.repeat(self.sizes, err.shape[1]), err.ravel(), n_boot=n_boot,
                              rng=rng)
@@ -252,6 +290,8 @@ def scaling_experiment(
     n_test: int = 5000,
     episode_length: int = 500,
     models: Sequence[str] = ("dyn", "rew"),
+    behaviour: str = "uniform",
+    dyn_output: str = "tanh",
     seed: int = 0,
     checkpoint: str | os.PathLike[str] | None = None,
     on_chunk: Callable[[str, int, dict[str, Any]], None] | None = None,
@@ -278,6 +318,11 @@ def scaling_experiment(
         Held-out transitions (the paper: 5,000) and episode length (500).
     models : sequence of str
         Which students to train: ``"dyn"``, ``"rew"`` or both.
+    behaviour : str
+        The behaviour policy that collects the data (:func:`collect_transitions`; the held-out
+        transitions come from the same policy).
+    dyn_output : {"tanh", "linear"}
+        The dynamics student's output head: the teacher's ``tanh`` (default) or linear.
     seed : int
         Seeds the teachers, the data, the subsets and the students.
     checkpoint : path, optional
@@ -317,16 +362,22 @@ def scaling_experiment(
                              seed=int(seeds[0].generate_state(1)[0]))
     rng = np.random.default_rng(seeds[1])
     pool_size = 2 * int(size_arr.max())
+    if dyn_output not in ("tanh", "linear"):
+        raise ValueError(f"dyn_output must be 'tanh' or 'linear', got {dyn_output!r}")
     x, s_next, r = collect_transitions(teachers, math.ceil(pool_size / episode_length),
-                                       episode_length=episode_length, rng=rng)
+                                       episode_length=episode_length, rng=rng,
+                                       behaviour=behaviour)
     x_test, s_test, r_test = collect_transitions(teachers, math.ceil(n_test / episode_length),
-                                                 episode_length=episode_length, rng=rng)
+                                                 episode_length=episode_length, rng=rng,
+                                                 behaviour=behaviour)
     x_test, s_test, r_test = x_test[:n_test], s_test[:n_test], r_test[:n_test]
     pre = teachers.preactivation(x[:, :d_s], x[:, d_s:])
-    targets = {"dyn": (s_next, "tanh", s_test), "rew": (r, "linear", r_test)}
+    targets = {"dyn": (s_next, dyn_output, s_test), "rew": (r, "linear", r_test)}
     config = dict(n_seeds=int(n_seeds), epochs=epochs, max_steps=max_steps, d_s=d_s, d_a=d_a,
                   width=width, teacher_init=teacher_init, n_test=n_test,
-                  episode_length=episode_length, seed=seed)
+                  episode_length=episode_length, seed=seed,
+                  **({} if behaviour == "uniform" else {"behaviour": behaviour}),
+                  **({} if dyn_output == "tanh" else {"dyn_output": dyn_output}))
     data = {"preactivation_std": float(pre.std()),
             "saturated_fraction": float(np.mean(np.abs(s_next) > 0.99))}
     store = _Checkpoint(checkpoint, {**config, "sizes": size_arr.tolist(),
@@ -357,10 +408,12 @@ def _result_from_chunks(chunks: dict[str, dict[str, Any]], sizes: list[int], mod
                         config: dict[str, Any], data: dict[str, float]) -> ScalingResult:
     """Assemble the learning curves of ``sizes`` (every model of each recorded in ``chunks``)."""
     used = [chunks[f"{m}:{n}"] for n in sizes for m in models]
+    # the metrics every chunk holds (a record written before per-element metrics has three)
+    metrics = [k for k in ERROR_METRICS if all(k in c["errors"] for c in used)]
     return ScalingResult(
         sizes=np.array(sizes, dtype=int),
         errors={m: {k: np.array([chunks[f"{m}:{n}"]["errors"][k] for n in sizes])
-                    for k in ERROR_METRICS} for m in models},
+                    for k in metrics} for m in models},
         steps=np.array([chunks[f"{models[-1]}:{n}"]["steps"] for n in sizes]),
         seconds=float(sum(c["seconds"] for c in used)),
         config=config,
