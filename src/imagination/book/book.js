@@ -1,5 +1,4 @@
-/* imagination-book: fit every plotly figure to its column, at any width, and to the theme;
- * fold the page's contents while wide code is in view.
+/* imagination-book: fit every plotly figure to its column, at any width, and to the theme.
  *
  * viz.py lays every figure out for a book-width column: the legend horizontal below the axes,
  * the sliders below the legend, and, for a grid of panels, a stacked one-column layout kept in
@@ -11,6 +10,8 @@
  *   - slider step labels too close to read are hidden (the current value stays written);
  *   - the figure's background and text follow the page's light or dark theme.
  * Loaded after plotly.js; each figure's script calls imaginationFigures.fit(id) once drawn.
+ * Also: the sidebar buttons of the article header work, and the page's contents fold while
+ * wide code is in view (see the sections at the end).
  */
 (function () {
   "use strict";
@@ -208,6 +209,22 @@
     {attributes: true, attributeFilter: ["data-theme"]});
 
   window.imaginationFigures = {fit: fit, fitAll: fitAll, NARROW: NARROW};
+
+  // ---------------------------------------------------------------- sidebar buttons
+  // Both themes bind the sidebar buttons to the first .primary-toggle / .secondary-toggle of
+  // the page, the hidden one of pydata's navbar; the ones a reader sees are sphinx-book-theme's
+  // (in the article header) and did nothing. Pass their clicks on to the first.
+  document.addEventListener("DOMContentLoaded", function () {
+    [".primary-toggle", ".secondary-toggle"].forEach(function (selector) {
+      var buttons = document.querySelectorAll(selector);
+      Array.prototype.slice.call(buttons, 1).forEach(function (button) {
+        button.addEventListener("click", function (e) {
+          e.preventDefault();
+          buttons[0].click();
+        });
+      });
+    });
+  });
 
   // ---------------------------------------------------------------- code cells
   // From 1200 px on, code inputs run into the right margin (book.css), under the page's
