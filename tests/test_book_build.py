@@ -3,9 +3,12 @@ page weights. The build itself runs with ``-W``, so any Sphinx warning already f
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+
+from imagination.book.extension import PLOTLY_JS, bundle_trace_types
 
 from .conftest import PAGES, TOC, is_stub
 
@@ -43,7 +46,8 @@ def test_no_asset_comes_from_off_host(built_book, page):
 
 
 def test_offline_assets_are_shipped(built_book):
-    assert (built_book / "_static" / "plotly.min.js").stat().st_size > 1_000_000
+    assert (built_book / "_static" / PLOTLY_JS).stat().st_size > 1_000_000
+    assert (built_book / "_static" / "imagination.js").exists()
     assert (built_book / "_static" / "mathjax" / "tex-chtml.js").exists()
     assert 'src="../_static/mathjax/tex-chtml.js' in _html(built_book, TOC["root"])
 
@@ -84,3 +88,25 @@ def test_no_widget_state_reaches_static_pages(built_book, page):
     html = _html(built_book, page)
     assert "application/vnd.jupyter.widget" not in html
     assert "jupyter-widgets" not in html
+
+
+def _figure_traces(html: str) -> list[dict]:
+    """The trace dicts of every ``Plotly.newPlot(id, data, ...)`` call of a built page."""
+    decoder, traces = json.JSONDecoder(), []
+    for call in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html):
+        data, _ = decoder.raw_decode(html, call.end())
+        traces += data
+    return traces
+
+
+def test_every_figure_trace_type_is_in_the_plotly_bundle(built_book):
+    # The book ships plotly.js's cartesian bundle only: every trace type any figure of the
+    # built book draws must be registered in it (the build fails earlier on a figure that
+    # is not, in the mime renderer; this checks the pages as built).
+    used: dict[str, set[str]] = {}
+    for page in PAGES:
+        for trace in _figure_traces(_html(built_book, page)):
+            used.setdefault(trace.get("type", "scatter"), set()).add(page)
+    assert "scatter" in used and "heatmap" in used  # the scan found the figures
+    missing = {t: sorted(pages) for t, pages in used.items() if t not in bundle_trace_types()}
+    assert not missing, f"trace types missing from {PLOTLY_JS}: {missing}"

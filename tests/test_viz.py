@@ -269,7 +269,7 @@ def test_import_is_cheap():
 def test_subplot_layout_and_axes_name_the_panels():
     lay = viz.subplot_layout(2, 2, ["a", "b", "c", "d"], {"vertical_spacing": 0.3}, height=500,
                              legend_rows=2, xaxis3={"type": "log"})
-    assert lay["height"] == 500 and lay["margin"]["t"] == 80 + 2 * 24
+    assert lay["height"] == 500 and lay["margin"]["t"] == viz._TOP + viz._TOP_TITLES
     assert lay["xaxis3"]["type"] == "log" and "template" not in lay
     assert [a["text"] for a in lay["annotations"]] == ["a", "b", "c", "d"]
     assert viz.subplot_axes(1) == {"xaxis": "x", "yaxis": "y"}
@@ -303,3 +303,100 @@ def test_result_figures_draw_what_the_library_computed():
                                 best_cost=1.0)
     star = fig.data[-1]
     assert star.x[0] == 1.0 and star.y[0] == pytest.approx(1.5 * 0.3, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- the book's layout
+
+
+def bottom_stack(fig):
+    """px below the plot area, from the top: axes, legend, sliders (as viz lays them out)."""
+    lay = fig.layout
+    plot = lay.meta["imagination"]["layout"]["plot_height"]
+    return plot, -lay.legend.y * plot, [s.pad.t for s in lay.sliders]
+
+
+@pytest.mark.parametrize("user_legend", [
+    {"x": 0.98, "xanchor": "right", "y": 0.98, "bgcolor": "rgba(255,255,255,0.85)"},
+    {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    {"orientation": "h", "y": -0.25}])
+def test_every_legend_goes_below_the_axes_whatever_the_figure_asked(user_legend):
+    # a legend inside the plot, one above it, one at a guessed offset: all end up the same
+    fig = viz.figure_from_traces(curves(0.5), **STYLE, layout={
+        "legend": user_legend, "height": 500, "xaxis": {"title": "t"}})
+    legend = fig.layout.legend
+    assert (legend.orientation, legend.x, legend.xanchor, legend.yanchor) == ("h", 0, "left", "top")
+    assert legend.xref == legend.yref == "paper" and legend.bgcolor == "rgba(0,0,0,0)"
+    plot, legend_top, _ = bottom_stack(fig)
+    # below the tick labels and the x-axis title, and inside the figure with its rows
+    assert legend_top >= viz._AXIS_DEPTH + viz._AXIS_TITLE
+    assert fig.layout.margin.b >= legend_top + viz._LEGEND_ROW
+    assert fig.layout.height == fig.layout.margin.t + plot + fig.layout.margin.b
+
+
+def test_plot_area_keeps_the_height_the_figure_asked_for():
+    # height minus the figure's own margins is the plot area; the legend adds below it
+    fig = viz.figure_from_traces(curves(0.5), **STYLE, layout={
+        "height": 600, "margin": {"t": 140, "b": 60}})
+    assert fig.layout.meta["imagination"]["layout"]["plot_height"] == 600 - 140 - 60
+    plain = viz.figure_from_traces(curves(0.5), **STYLE)
+    assert plain.layout.meta["imagination"]["layout"]["plot_height"] == viz._DEFAULT_PLOT_HEIGHT
+    # styling twice changes nothing (apply_style may run on a styled figure)
+    again = viz.apply_style(go.Figure(fig), **STYLE)
+    assert again.layout.height == fig.layout.height and again.layout.legend.y == fig.layout.legend.y
+
+
+def test_sliders_stand_below_the_legend_one_under_the_other():
+    fig = static(names=("gamma", "L_f"), layout={"xaxis": {"title": "t"}})
+    _, legend_top, pads = bottom_stack(fig)
+    legend_rows = 1  # three short names fit one row
+    assert pads[0] >= legend_top + legend_rows * viz._LEGEND_ROW
+    assert pads[1] == pads[0] + viz._SLIDER_HEIGHT
+    assert fig.layout.margin.b >= pads[1] + viz._SLIDER_HEIGHT - viz._GAP
+    assert all(s.y == 0 and s.yanchor == "top" and s.len == 1 for s in fig.layout.sliders)
+
+
+def test_legend_estimate_wraps_rows_and_counts_only_shown_entries():
+    many = [{"type": "scatter", "x": [0], "y": [0], "name": f"a fairly long legend entry {i}"}
+            for i in range(8)]
+    fig = viz.figure_from_traces(many, **STYLE)
+    assert viz._legend_height(fig) >= 3 * viz._LEGEND_ROW  # ~240 px each, 640 px per row
+    hidden = [t | {"showlegend": False} for t in many[1:]] + many[:1]
+    assert viz._legend_height(viz.figure_from_traces(hidden, **STYLE)) == 0  # one entry
+    assert viz._legend_height(viz.figure_from_traces(many, **STYLE,
+                                                     layout={"showlegend": False})) == 0
+
+
+def test_a_row_of_panels_stacks_for_a_phone_and_comes_back():
+    lay = viz.subplot_layout(1, 3, ["a", "b", "c"], height=480)
+    traces = [{"type": "scatter", "x": [0, 1], "y": [0, 1], **viz.subplot_axes(k)}
+              for k in (1, 2, 3)]
+    fig = viz.figure_from_traces(traces, **STYLE, layout=lay)
+    book = fig.layout.meta["imagination"]["layout"]
+    narrow, wide = book["narrow"], book["wide"]
+    tops = [narrow[f"yaxis{s}.domain"][1] for s in ("", "2", "3")]
+    assert tops == sorted(tops, reverse=True) and tops[0] == 1  # left panel on top
+    for s in ("", "2", "3"):
+        assert narrow[f"xaxis{s}.domain"] == [0, 1]  # every panel the full width
+        assert wide[f"xaxis{s}.domain"] == list(fig.layout[f"xaxis{s}"].domain)
+    lows = [narrow[f"yaxis{s}.domain"][0] for s in ("", "2", "3")]
+    assert all(lo > next_top for lo, next_top in zip(lows, tops[1:], strict=False))
+    assert book["narrow_plot_height"] == 3 * viz._NARROW_PANEL + 2 * viz._NARROW_PANEL_GAP
+    # the subplot titles ride with their panels: centred, on each panel's top edge
+    for i, top in enumerate(tops):
+        assert narrow[f"annotations[{i}].x"] == 0.5 and narrow[f"annotations[{i}].y"] == top
+        assert wide[f"annotations[{i}].x"] == fig.layout.annotations[i].x
+
+
+def test_hand_made_side_by_side_panels_stack_too_and_single_panels_do_not():
+    fig = viz.figure_from_traces(
+        [{"x": [0], "y": [0]}, {"x": [0], "y": [0], "xaxis": "x2", "yaxis": "y2"}], **STYLE,
+        layout={"xaxis": {"domain": [0, 0.45]}, "xaxis2": {"domain": [0.55, 1], "anchor": "y2"},
+                "yaxis2": {"anchor": "x2"},
+                "shapes": [{"type": "rect", "xref": "paper", "yref": "paper", "x0": 0.6,
+                            "x1": 0.7, "y0": 0, "y1": 1}]})
+    narrow = fig.layout.meta["imagination"]["layout"]["narrow"]
+    assert narrow["yaxis.domain"][0] > narrow["yaxis2.domain"][1]
+    assert narrow["shapes[0].x0"] == pytest.approx((0.6 - 0.55) / 0.45, abs=1e-3)
+    assert narrow["shapes[0].y1"] == narrow["yaxis2.domain"][1]
+    single = viz.figure_from_traces(curves(0.5), **STYLE)
+    assert "narrow" not in single.layout.meta["imagination"]["layout"]

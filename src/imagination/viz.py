@@ -75,9 +75,22 @@ MAX_STATIC = 2
 MAX_COMBINATIONS = 400
 MAX_FIGURE_CHARS = 1_500_000
 _MIME = "application/vnd.plotly.v1+json"
-_SLIDER_TOP = 75  # px below the plot area: clears tick labels and the x-axis title
 _SLIDER_HEIGHT = 95  # px per slider: current value, rail, step labels
 _MAX_LABELLED_STEPS = 12  # more step labels than this overlap on a book-width page
+_TEXT = "#2a3f5f"  # the template's text colour (plotly_white)
+# Layout of every figure, in px (see "responsive layout" below). The book's script
+# (imagination/book/book.js) re-measures the legend and the axes at the reader's width.
+_TOP = 36  # above the plot area: room for the mode bar (the book shows the title as HTML)
+_TOP_TITLES = 26  # more above the plot area when the top panels carry subplot titles
+_AXIS_DEPTH = 30  # below the plot area: x tick labels ...
+_AXIS_TITLE = 28  # ... and an x-axis title
+_GAP = 10  # between the axes, the legend and the sliders
+_LEGEND_ROW = 22  # one row of legend entries (font 13)
+_NOMINAL_WIDTH = 640  # px of plot width the Python-side legend estimate assumes
+_DEFAULT_PLOT_HEIGHT = 340  # plot area of a figure that sets no height
+_MIN_PLOT_HEIGHT = 200
+_NARROW_PANEL = 250  # plot height of one panel when a grid stacks on a phone ...
+_NARROW_PANEL_GAP = 100  # ... and between stacked panels (tick labels, axis and panel titles)
 
 
 @dataclass(frozen=True)
@@ -174,8 +187,13 @@ def _ensure_template() -> None:
     template.layout.update(
         colorway=list(PALETTE),
         font={"size": 14},
-        title={"font": {"size": 18}},
-        legend={"font": {"size": 13}},
+        # Left-aligned over the plot, pushing the top margin to fit (the live figure; the
+        # book shows the title as HTML text above the figure, where it wraps).
+        title={"font": {"size": 18}, "x": 0, "xanchor": "left", "xref": "paper",
+               "y": 1, "yanchor": "top", "yref": "container", "pad": {"t": 10},
+               "automargin": True},
+        legend={"font": {"size": 13}, "orientation": "h", "bgcolor": "rgba(0,0,0,0)"},
+        margin={"l": 60, "r": 20},
         hoverlabel={"font": {"size": 13}},
         colorscale={"sequential": sequential, "sequentialminus": sequential,
                     "diverging": plotly.colors.diverging.PuOr},
@@ -191,6 +209,11 @@ def _ensure_template() -> None:
 def apply_style(fig: go.Figure, *, title: str, caption: str, alt: str, note: str = "",
                 layout: Mapping[str, Any] | None = None) -> go.Figure:
     """Apply the book's template, title, caption, alt text and note to a figure (in place).
+
+    Every figure then gets the book's layout, whatever ``layout`` asked for: the legend
+    horizontal below the axes (and above any slider), never over the plot area; the plot
+    area's height kept; and, for a grid of panels, a stacked one-column layout for narrow
+    screens in ``layout.meta["imagination"]["layout"]``, which the book applies on a phone.
 
     Parameters
     ----------
@@ -226,6 +249,7 @@ def apply_style(fig: go.Figure, *, title: str, caption: str, alt: str, note: str
     if layout:
         fig.update_layout(**dict(layout))
     fig.update_layout(meta={"imagination": {"caption": caption, "alt": alt, "note": note}})
+    _fit_layout(fig)
     return fig
 
 
@@ -255,6 +279,143 @@ def figure_from_traces(traces: Sequence[Mapping[str, Any]], *, title: str, capti
 
     fig = go.Figure(data=_as_traces(traces, "figure_from_traces"))
     return apply_style(fig, title=title, caption=caption, alt=alt, note=note, layout=layout)
+
+
+# --------------------------------------------------------------------------- responsive layout
+#
+# One layout for every figure, from a 390-px phone to a wide screen. Below the plot area, from
+# the top: tick labels and x-axis titles, the legend (horizontal; its entries wrap into rows),
+# then the sliders; the figure grows by what it needs there, and the plot area keeps its height.
+# Here the legend's rows are estimated for a book-width figure (what a live kernel shows); in
+# the book, book/book.js measures the drawn legend and axes at the reader's width and moves the
+# legend and the sliders, and switches a grid of panels to the stacked layout computed here.
+
+
+def _fit_layout(fig: go.Figure) -> None:
+    """Place the legend and the sliders below the axes; store the stacked layout (in place)."""
+    lay = fig.layout
+    meta = dict(lay.meta["imagination"])
+    book = dict(meta.get("layout") or {})
+    sliders = len(lay.sliders)
+    if "plot_height" not in book:  # first fit: the plot area the figure's own layout leaves
+        if lay.height is None:
+            plot_height = _DEFAULT_PLOT_HEIGHT
+        else:
+            top = _TOP if lay.margin.t is None else lay.margin.t
+            bottom = _AXIS_DEPTH + _AXIS_TITLE if lay.margin.b is None else lay.margin.b
+            plot_height = lay.height - top - bottom - sliders * _SLIDER_HEIGHT
+        book["plot_height"] = max(_MIN_PLOT_HEIGHT, int(plot_height))
+    plot_height = book["plot_height"]
+    top = _TOP + (_TOP_TITLES if _has_top_titles(lay) else 0)
+    legend_top = _axis_depth(fig) + _GAP
+    legend_height = _legend_height(fig)
+    slider_top = legend_top + (legend_height + _GAP if legend_height else 0)
+    bottom = slider_top + sliders * _SLIDER_HEIGHT if sliders else slider_top
+    for i, slider in enumerate(lay.sliders):
+        slider.update(x=0, len=1, y=0, yanchor="top", pad={"t": slider_top + i * _SLIDER_HEIGHT})
+    fig.update_layout(
+        height=top + plot_height + bottom, margin={"t": top, "b": bottom},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "xref": "paper",
+                "y": -legend_top / plot_height, "yanchor": "top", "yref": "paper",
+                "bgcolor": "rgba(0,0,0,0)"})
+    stacked = _stacked_layout(fig)
+    if stacked:
+        book["wide"], book["narrow"], book["narrow_plot_height"] = stacked
+    fig.update_layout(meta={"imagination": meta | {"layout": book}})
+
+
+def _has_top_titles(lay: Any) -> bool:
+    """Whether annotations stand on the top edge of the plot area (subplot titles)."""
+    return any(a.yref == "paper" and a.y is not None and a.y >= 1 - 1e-9
+               and a.yanchor == "bottom" for a in lay.annotations)
+
+
+def _axis_depth(fig: go.Figure) -> int:
+    """px below the plot area taken by x tick labels and, if any, an x-axis title."""
+    titled = any(axis.title.text for axis in fig.select_xaxes())
+    return _AXIS_DEPTH + (_AXIS_TITLE if titled else 0)
+
+
+def _legend_height(fig: go.Figure) -> int:
+    """Estimated px of the horizontal legend at a book-width figure (0 when none is shown)."""
+    import re
+
+    entries = [re.sub(r"<[^>]+>", "", t.name or "") for t in fig.data
+               if t.showlegend is not False and t.visible is not False]
+    shown = fig.layout.showlegend
+    if shown is False or not entries or (len(entries) < 2 and shown is not True):
+        return 0
+    rows, used = 1, 0.0
+    for text in entries:
+        width = 40 + 7.5 * len(text)  # symbol, padding and text at font size 13
+        if used and used + width > _NOMINAL_WIDTH:
+            rows, used = rows + 1, 0.0
+        used += width
+    return rows * _LEGEND_ROW + 6
+
+
+def _stacked_layout(fig: go.Figure) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """For a grid of panels side by side: relayout updates to one column and back.
+
+    Returns ``(wide, narrow, narrow_plot_height)``: ``narrow`` gives every panel the full
+    width and its own row (in reading order: top row first, left to right), and moves
+    the annotations and shapes drawn in paper coordinates on a panel (subplot titles, bands)
+    with it; ``wide`` restores the figure's own values. ``None`` for a single column.
+    """
+    lay = fig.layout
+    rects: dict[tuple[float, float, float, float], set[str]] = {}
+    for trace in fig.data:
+        x_name = "xaxis" + (getattr(trace, "xaxis", None) or "x")[1:]
+        y_name = "yaxis" + (getattr(trace, "yaxis", None) or "y")[1:]
+        if lay[y_name].overlaying and lay[y_name].overlaying != "free":
+            y_name = "yaxis" + lay[y_name].overlaying[1:]
+        x0, x1 = lay[x_name].domain or (0, 1)
+        y0, y1 = lay[y_name].domain or (0, 1)
+        rects.setdefault((x0, x1, y0, y1), set()).update((x_name, y_name))
+    if len({(x0, x1) for x0, x1, _, _ in rects}) < 2:
+        return None
+    order = sorted(rects, key=lambda r: (-r[3], r[0]))
+    n = len(order)
+    total = n * _NARROW_PANEL + (n - 1) * _NARROW_PANEL_GAP
+    new: dict[tuple[float, float, float, float], tuple[float, float, float, float]] = {}
+    wide: dict[str, Any] = {}
+    narrow: dict[str, Any] = {}
+    for k, rect in enumerate(order):
+        top = k * (_NARROW_PANEL + _NARROW_PANEL_GAP)  # px from the top of the plot area
+        low, high = 1 - (top + _NARROW_PANEL) / total, 1 - top / total
+        new[rect] = (0.0, 1.0, round(low, 4), round(high, 4))
+        for axis in sorted(rects[rect]):
+            domain = list(new[rect][:2] if axis.startswith("x") else new[rect][2:])
+            if narrow.get(f"{axis}.domain", domain) != domain:
+                return None  # an axis shared by two panels: no stacked layout
+            narrow[f"{axis}.domain"] = domain
+            wide[f"{axis}.domain"] = list(lay[axis].domain or (0, 1))
+    for kind, items in (("annotations", lay.annotations), ("shapes", lay.shapes)):
+        for i, item in enumerate(items):
+            moved = _move_with_panel(item, kind, new)
+            for key, value in moved.items():
+                narrow[f"{kind}[{i}].{key}"] = value
+                wide[f"{kind}[{i}].{key}"] = item[key]
+    return wide, narrow, total
+
+
+def _move_with_panel(item: Any, kind: str, new: Mapping[tuple, tuple]) -> dict[str, float]:
+    """Paper coordinates of an annotation or shape, mapped from its panel to the panel's
+    stacked place (empty when it is not in paper coordinates or on no panel)."""
+    if item.xref != "paper" or item.yref != "paper":
+        return {}
+    keys = (("x",), ("y",)) if kind == "annotations" else (("x0", "x1"), ("y0", "y1"))
+    if any(item[k] is None for ks in keys for k in ks):
+        return {}
+    xs, ys = [item[k] for k in keys[0]], [item[k] for k in keys[1]]
+    for (x0, x1, y0, y1), (u0, u1, v0, v1) in new.items():
+        # on the panel, or just above it (a subplot title stands on its top edge)
+        if (all(x0 - 0.01 <= x <= x1 + 0.01 for x in xs)
+                and all(y0 - 0.01 <= y <= y1 + 0.08 for y in ys)):
+            moved = {k: round(u0 + (item[k] - x0) / (x1 - x0) * (u1 - u0), 4) for k in keys[0]}
+            moved |= {k: round(v0 + (item[k] - y0) / (y1 - y0) * (v1 - v0), 4) for k in keys[1]}
+            return moved
+    return {}
 
 
 # --------------------------------------------------------------------------- trace data
@@ -392,6 +553,8 @@ def _check_static(parameters: Sequence[Parameter], static: Sequence[str]) -> lis
 
 def _static_figure(func: Callable[..., Any], parameters: Sequence[Parameter],
                    swept: list[Parameter], **style: Any) -> go.Figure:
+    import plotly.graph_objects as go
+
     fixed = [p for p in parameters if p not in swept]
     note = ("Open in Binder (or JupyterLab) to vary all parameters: "
             + ", ".join(p.describe() for p in fixed) + " fixed here.") if fixed else ""
@@ -403,11 +566,12 @@ def _static_figure(func: Callable[..., Any], parameters: Sequence[Parameter],
     j0 = b.index if b else 0
     base = [dict(t, visible=t.get("visible", True) if j == j0 else False)
             for j in range(len(b_values)) for t in grid[a.index, j]]
-    fig = figure_from_traces(base, note=note, **style)
-    sliders = [_slider(a, "restyle", _restyle_steps(grid, a, len(b_values)), 0)]
+    sliders = [_slider(a, "restyle", _restyle_steps(grid, a, len(b_values)))]
     if b:
-        sliders.append(_slider(b, "restyle", _visible_steps(grid[a.index, 0], len(b_values)), 1))
-    _place_sliders(fig, sliders, style.get("layout"))
+        sliders.append(_slider(b, "restyle", _visible_steps(grid[a.index, 0], len(b_values))))
+    # The sliders first: apply_style places them below the axes and the legend.
+    fig = go.Figure(data=_as_traces(base, "interactive_figure"), layout={"sliders": sliders})
+    apply_style(fig, note=note, **style)
     _check_size(fig, swept)
     return fig
 
@@ -453,27 +617,19 @@ def _visible_steps(traces: list[dict[str, Any]], n_copies: int) -> list[list[Any
              list(range(n * n_copies))] for j in range(n_copies)]
 
 
-def _slider(param: Parameter, method: str, args: list[list[Any]], row: int) -> dict[str, Any]:
-    # Too many step labels overlap; then only the current value is written out.
+def _slider(param: Parameter, method: str, args: list[list[Any]]) -> dict[str, Any]:
+    # Too many step labels overlap; then only the current value is written out. The
+    # vertical place (pad.t below the plot area) is set by _fit_layout.
     labels_hidden = len(param.values) > _MAX_LABELLED_STEPS
     return {
         "active": param.index,
-        "currentvalue": {"prefix": f"{param.label} = ", "font": {"size": 14}},
+        # its own colour: it would inherit the hidden step labels' (book.js themes it)
+        "currentvalue": {"prefix": f"{param.label} = ", "font": {"size": 14, "color": _TEXT}},
         "steps": [{"method": method, "args": step, "label": f"{v:{param.fmt}}"}
                   for v, step in zip(param.values, args, strict=True)],
-        "x": 0.0, "len": 1.0, "y": 0.0, "yanchor": "top",
-        "pad": {"t": _SLIDER_TOP + row * _SLIDER_HEIGHT, "b": 10},
+        "x": 0.0, "len": 1.0, "y": 0.0, "yanchor": "top", "pad": {"b": 10},
         "font": {"color": "rgba(0,0,0,0)"} if labels_hidden else {},
     }
-
-
-def _place_sliders(fig: go.Figure, sliders: list[dict[str, Any]],
-                   layout: Mapping[str, Any] | None) -> None:
-    bottom = _SLIDER_TOP + len(sliders) * _SLIDER_HEIGHT + 10
-    # Explicit height: book_ext sizes the <div> from layout.height. User layout wins.
-    fig.update_layout(sliders=sliders, margin={"b": bottom}, height=420 + bottom)
-    if layout:
-        fig.update_layout(**dict(layout))
 
 
 def _check_size(fig: go.Figure, swept: list[Parameter]) -> None:
@@ -663,11 +819,11 @@ def interactive_figure(func: Callable[..., Any], parameters: Sequence[Parameter]
 def subplot_layout(rows: int, cols: int, titles: Sequence[str],
                    grid: Mapping[str, Any] | None = None, *, height: int = 600,
                    legend_rows: int = 1, **axes: Mapping[str, Any]) -> dict[str, Any]:
-    """A layout dict for a grid of panels, with the title and a horizontal legend on top.
+    """A layout dict for a grid of panels, one title per panel.
 
     plotly's ``make_subplots`` grid (axes ``x``, ``y`` for panel 1, ``xk``, ``yk`` for panel
-    ``k``; see :func:`subplot_axes`), without its template, plus the legend and title placed in
-    pixels from the top of the figure so that they never cover a panel.
+    ``k``; see :func:`subplot_axes`), without its template. :func:`apply_style` puts the legend
+    below the panels and, on a phone, stacks the panels in one column.
 
     Parameters
     ----------
@@ -679,9 +835,9 @@ def subplot_layout(rows: int, cols: int, titles: Sequence[str],
         More ``make_subplots`` keywords (``specs``, ``column_widths``, ...), and overrides of
         ``horizontal_spacing`` (default 0.1) and ``vertical_spacing`` (0.2).
     height
-        Figure height in pixels.
+        Figure height in pixels, without the legend below the panels.
     legend_rows
-        Rows of legend entries to leave room for above the panels.
+        No effect (the legend's rows are measured now); kept so that older calls still work.
     **axes
         Settings merged into the named axes, e.g. ``xaxis2={"type": "log"}``.
 
@@ -700,10 +856,8 @@ def subplot_layout(rows: int, cols: int, titles: Sequence[str],
         if name not in lay:
             raise ValueError(f"no axis {name!r} in a {rows} x {cols} grid")
         lay[name] = lay[name] | dict(settings)
-    legend = {"orientation": "h", "x": 0, "yref": "container", "y": 1 - 44 / height,
-              "yanchor": "top"}
-    return lay | {"height": height, "margin": {"t": 80 + 24 * legend_rows}, "legend": legend,
-                  "title": {"y": 1 - 10 / height, "yanchor": "top"}}
+    return lay | {"height": height, "margin": {"t": _TOP + _TOP_TITLES,
+                                               "b": _AXIS_DEPTH + _AXIS_TITLE}}
 
 
 def subplot_axes(panel: int) -> dict[str, str]:

@@ -94,7 +94,7 @@ def book_build_record(junit_xml: str | Path, html_dir: str | Path, *, scale: str
         The report ``make book`` writes (``_build/reports/notebooks-<scale>.xml``).
     html_dir
         The built book (``_build/html``); a page's weight is its HTML file, without the shared
-        ``plotly.min.js``.
+        plotly.js bundle.
     scale
         The scale the notebooks ran at.
 
