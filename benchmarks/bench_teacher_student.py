@@ -1,112 +1,209 @@
-"""The batched ensemble trainer against a plain per-member training loop (§4.1, Figure 1).
+"""The batched ensemble trainer at the paper's shape against a plain per-member loop (§4.1, Fig. 1).
 
-Chapter: notebooks/03_power_laws.ipynb. Library: imagination.teacher_student.
+Chapter: notebooks/09_performance.ipynb (and 03_power_laws.ipynb, which the trainer serves).
+Library: imagination.train_ensemble (the hand-written step) and imagination.train_sequential.
 
-Both paths train the SAME members: the same teacher data, each member's own subset, and the same
-per-member generators, hence the same initialisation and data order, with Adam (lr 1e-3, batch
-256) on the squared error. The reference (`train_sequential`) is the textbook loop: one
-`nn.Sequential` and one `torch.optim.Adam` per member, one batch at a time. The fast path
-(`train_ensemble`) stacks the members' weights, runs every layer as one batched matmul and takes
-one Adam step for all. They must agree to 1e-4 in every weight (fused kernels round differently).
+The shape never changes with the scale: 100 members x batch 256, layers 16-64-12 (tanh; the
+dynamics student) and 16-64-1 (linear; the reward student), Adam lr 1e-3, each member on its own
+subset of N rows. IMAGINATION_SCALE sets N, the number of timed steps k and the repeats.
 
-    python benchmarks/bench_teacher_student.py            # timed run, writes the JSON record
-    python benchmarks/bench_teacher_student.py --smoke    # tiny, correctness only, writes nothing
-    python benchmarks/bench_teacher_student.py --paper    # also time paper-scale steps and
-                                                          # estimate the full Figure 1 run
+Method:
+* a step's time is [t(2k) - t(k)] / k with k a whole number of epochs, so set-up cancels and the
+  per-epoch permutations are counted in proportion; t(k) and t(2k) are each the MINIMUM over
+  interleaved repeats (every variant, and the peak, is timed once per repeat in turn, so a noisy
+  neighbour hits all alike);
+* the loop (train_sequential, one nn.Sequential and one Adam per member) trains a few members on
+  one intra-op thread; its cost is linear in members, so it is reported per member-step;
+* the peak is timed in the same run at the same thread count: a large fp32 matmul through MKL
+  (torch.mm, torch.bmm) and through oneDNN (torch.ops.mkldnn._linear_pointwise, exact fp32:
+  its error against float64 is checked), the best of them.
 
-`--paper` times a few hundred ensemble steps with the paper's 100 members at every size and
-extrapolates to the paper's 200 epochs (2 models x 7 sizes x 100 seeds): an estimate, labelled
-as such in the record. The full run, measured and resumable, is benchmarks/paper_scale_figure1.py.
+FLOP: 2 per multiply-add of the forward and backward matrix products. Dynamics: forward
+16*64 + 64*12, weight gradients the same, the back-propagated error 64*12: 8,704 FLOP per sample
+(the folded bias row not counted). Reward: 4,480.
+
+Before timing, the run checks that the ensemble equals the loop to float32 rounding
+(imagination.rounding_tolerance) over 20 steps. Records are keyed by scale and device
+(imagination.record_path): a run at one scale never replaces the record of another.
+
+    python benchmarks/bench_teacher_student.py                 # at IMAGINATION_SCALE (book)
+    IMAGINATION_SCALE=ci python benchmarks/bench_teacher_student.py
+    python benchmarks/bench_teacher_student.py --smoke         # tiny, checks only, writes nothing
+    python benchmarks/bench_teacher_student.py --device cuda   # the ensemble on a GPU
+
+The last three lines, at every scale:
+    peak fraction: F        GFLOP/s of the dynamics step over the best in-run fp32 matmul GFLOP/s
+    paper estimate: M min   303,200 steps per model x (t_dyn + t_rew) / 60
+    speedup: Nx             loop us per member-step / ensemble us per member-step (dyn + rew)
 """
 
 import argparse
 import math
+import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from imagination import teacher_student as ts
-from imagination.book.records import best_time, write_record
+import imagination as im
+from imagination.book.records import record_path, write_record
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_teacher_student.json"
-PAPER_SIZES = ts.PAPER_SIZES
+RESULTS = Path(__file__).resolve().parent / "results"
+MEMBERS, BATCH, HIDDEN = 100, 256, 64
+D_IN, D_OUT = 16, {"dyn": 12, "rew": 1}
+FLOP_PER_SAMPLE = {m: 2 * (2 * (D_IN * HIDDEN + HIDDEN * d) + HIDDEN * d)
+                   for m, d in D_OUT.items()}  # 8,704 and 4,480
+PAPER_STEPS = sum(200 * math.ceil(n / BATCH) for n in im.PAPER_SIZES)  # 303,200 per model
+# N per member (a multiple of the batch: whole epochs), k timed steps, repeats, loop members
+SCALES = {
+    "smoke": dict(n=1024, k=4, repeats=1, loop_members=1),
+    "ci": dict(n=4096, k=16, repeats=2, loop_members=1),
+    "book": dict(n=20_480, k=80, repeats=5, loop_members=2),
+    "paper": dict(n=20_480, k=160, repeats=7, loop_members=4),
+}
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, correctness only")
-    parser.add_argument("--paper", action="store_true", help="estimate the paper-scale run")
-    parser.add_argument("--members", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="tiny, checks only, writes nothing")
+    parser.add_argument("--device", default="cpu", help="where the ensemble trains (cpu, cuda)")
     return parser.parse_args()
 
 
-def paper_estimate(x, s_next, r, rng, steps):
-    """Seconds per ensemble step (100 members) at each paper size, and the extrapolated total.
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
-    A step's time is the difference between training ``2 * steps`` and ``steps`` steps, divided
-    by ``steps``: fixed costs (set-up, the first epoch's 100 permutations of N rows) cancel, which
-    a plain ``t(steps) / steps`` would spread over too few steps at large N.
-    """
-    per_size = {}
-    for n in PAPER_SIZES:
-        index = np.argsort(rng.random((100, x.shape[0])), axis=1)[:, :n]
-        seconds = 0.0
-        for y, output in ((s_next, "tanh"), (r, "linear")):
-            def train(k, y=y, output=output, index=index):
-                return ts.train_ensemble(x, y, index=index, output=output, max_steps=k, seed=1)
 
-            t_short, t_long = (best_time(lambda k=k: train(k))[1] for k in (steps, 2 * steps))
-            seconds += (t_long - t_short) / steps
-        per_size[n] = seconds  # both models, one step each
-    total = sum(s * 200 * math.ceil(n / 256) for n, s in per_size.items())
-    return per_size, total
+def peak_gflops(size=2048):
+    """GFLOP/s of large fp32 matmuls (MKL mm and bmm, oneDNN linear) at this thread count."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out, half = torch.empty(size, size), size // 2
+    ab, bb = torch.randn(8, half, half), torch.randn(8, half, half)
+    outb = torch.empty(8, half, half)
+    wt = b.t().contiguous()  # linear computes x @ w.T
+    calls = {"mkl_mm": (lambda: torch.mm(a, b, out=out), 2 * size**3),
+             "mkl_bmm": (lambda: torch.bmm(ab, bb, out=outb), 2 * 8 * half**3),
+             "onednn_linear": (lambda: torch.ops.mkldnn._linear_pointwise(a, wt, None, "none",
+                                                                          [], ""), 2 * size**3)}
+    result = {}
+    for name, (fn, flop) in calls.items():
+        fn()
+        result[name] = flop / min(timed(fn) for _ in range(2)) / 1e9
+    return result
+
+
+def onednn_relative_error(size=512):
+    """Relative error of the oneDNN route against float64 (fp32-sized when it is exact fp32)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    ref = a.double() @ b.double()
+    one = torch.ops.mkldnn._linear_pointwise(a, b.t().contiguous(), None, "none", [], "")
+    return float((one.double() - ref).abs().max() / ref.abs().max())
 
 
 def main():
     args = parse_args()
-    members, steps, n = (3, 20, 600) if args.smoke else (args.members, args.steps, 5000)
-    rng = np.random.default_rng(args.seed)
-    teachers = ts.make_teachers(seed=args.seed)
-    pool = 2 * max(PAPER_SIZES) if args.paper else 2 * n
-    x, s_next, r = ts.collect_transitions(teachers, math.ceil(pool / 500), rng=rng)
-    index = np.argsort(rng.random((members, x.shape[0])), axis=1)[:, :n]
-    kwargs = dict(index=index, output="tanh", max_steps=steps, seed=args.seed)
-
-    ts.train_ensemble(x, s_next, **{**kwargs, "max_steps": 2})  # warm-up (allocations, threads)
-    fast, t_fast = best_time(lambda: ts.train_ensemble(x, s_next, **kwargs))
-    slow, t_loop = best_time(lambda: ts.train_sequential(x, s_next, **kwargs))
-    gap = max(float((a - b).abs().max()) for (a, _), (b, _) in zip(fast.params, slow.params,
-                                                                   strict=True))
-    assert gap < 1e-4, f"ensemble and sequential training disagree by {gap:.2e}"
-    speedup = t_loop / t_fast
+    scale = "smoke" if args.smoke else im.current_scale()
+    n, k, repeats, loop_m = (SCALES[scale][key] for key in ("n", "k", "repeats", "loop_members"))
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        sys.exit(f"bench_teacher_student.py: error: --device {args.device!r} is not a device")
     threads = torch.get_num_threads()
-    print(f"members={members} N={n} steps={steps} batch=256 threads={threads}")
-    print(f"max |ensemble - sequential| weight = {gap:.2e}")
-    print(f"ensemble:   {t_fast:.3f} s ({t_fast / steps * 1e3:.2f} ms per step, all members)")
-    print(f"sequential: {t_loop:.3f} s ({t_loop / steps / members * 1e3:.3f} ms per member-step)")
-    record = None
+    rng = np.random.default_rng(0)
+    x, s_next, r = im.collect_transitions(im.make_teachers(seed=0), math.ceil(2 * n / 500),
+                                          rng=rng)
+    index = np.argsort(rng.random((MEMBERS, x.shape[0])), axis=1)[:, :n]
+    targets = {"dyn": (s_next, "tanh"), "rew": (r, "linear")}
+    print(f"scale={scale}: {MEMBERS} members x batch {BATCH}, layers {D_IN}-{HIDDEN}-12/1, "
+          f"N={n} ({n // BATCH} steps per epoch), k={k}, {repeats} interleaved repeats, "
+          f"intra-op threads={threads}, device={device}, cpus={os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+    # 1. the ensemble trains the loop's members, to float32 rounding (derived tolerance)
+    gaps = {}
+    for model, (y, output) in targets.items():
+        kw = dict(index=index[:2], output=output, max_steps=20, seed=1)
+        fast, ref = im.train_ensemble(x, y, device=device, **kw), im.train_sequential(x, y, **kw)
+        gap = max(float((p.cpu() - q).abs().max()) for la, lb in zip(fast.params, ref.params,
+                                                                     strict=True)
+                  for p, q in zip(la, lb, strict=True))
+        theta = max(float(q.abs().max()) for layer in ref.params for q in layer)
+        tol = im.rounding_tolerance(20, BATCH, theta)
+        print(f"{model}: max |ensemble - loop| weight after 20 steps {gap:.1e} "
+              f"(derived float32 tolerance {tol:.1e})")
+        assert gap <= tol, f"{model}: the ensemble and the loop disagree ({gap:.2e} > {tol:.2e})"
+        gaps[model] = {"gap": gap, "tolerance": tol}
+    onednn_err = onednn_relative_error()
+    assert onednn_err < 1e-5, f"the oneDNN route is not fp32-exact here ({onednn_err:.1e})"
+
+    # 2. interleaved timing: every variant at k and 2k steps, and the peak, once per repeat
+    def ensemble(model, steps):
+        y, output = targets[model]
+        return im.train_ensemble(x, y, index=index, output=output, max_steps=steps, seed=1,
+                                 device=device)
+
+    def loop(model, steps):
+        y, output = targets[model]
+        torch.set_num_threads(1)  # its matrices are tiny: one thread is its faster setting
+        try:
+            return im.train_sequential(x, y, index=index[:loop_m], output=output,
+                                       max_steps=steps, seed=1)
+        finally:
+            torch.set_num_threads(threads)
+
+    variants = {f"{kind}_{m}": (lambda s, f=f, m=m: f(m, s))
+                for kind, f in (("ensemble", ensemble), ("loop", loop)) for m in targets}
+    for fn in variants.values():
+        fn(2)  # warm-up: allocations, thread pools
+    best = {name: [math.inf, math.inf] for name in variants}
+    peaks = {}
+    for _ in range(repeats):
+        for name, value in peak_gflops().items():
+            peaks[name] = max(peaks.get(name, 0.0), value)
+        for name, fn in variants.items():
+            for i, steps in enumerate((k, 2 * k)):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                best[name][i] = min(best[name][i], timed(lambda fn=fn, s=steps: fn(s)))
+    step_s = {name: max(t2 - t1, 1e-12) / k for name, (t1, t2) in best.items()}
+    unreliable = sorted(name for name, (t1, t2) in best.items() if t2 <= t1)
+    if unreliable:  # a noisy machine and too few repeats (the smoke run): say so
+        print(f"timing unreliable, t(2k) <= t(k) for {unreliable}: raise the repeats")
+
+    # 3. the report
+    peak = max(peaks.values())
+    print("peak fp32 matmul GFLOP/s (best over repeats): "
+          + ", ".join(f"{name} {v:.1f}" for name, v in peaks.items())
+          + f" (oneDNN relative error against float64 {onednn_err:.1e})")
+    record = {"benchmark": "bench_teacher_student", "scale": scale, "device": str(device),
+              "shape": {"members": MEMBERS, "batch": BATCH, "layers": [D_IN, HIDDEN, "12 or 1"]},
+              "sizes": {"N": n, "k": k, "repeats": repeats, "loop_members": loop_m},
+              "torch_threads": threads, "equivalence": gaps, "peak_gflops": peaks,
+              "unreliable": unreliable, "variants": {}}
+    for name, s in step_s.items():
+        model = name.rsplit("_", 1)[1]
+        members = loop_m if name.startswith("loop") else MEMBERS
+        gflops = FLOP_PER_SAMPLE[model] * BATCH * members / s / 1e9
+        print(f"{name:>13}: {s * 1e3:8.3f} ms per step of {members:3d} member(s), "
+              f"{s / members * 1e6:8.2f} us per member-step, {gflops:6.1f} GFLOP/s "
+              f"({gflops / peak:.1%} of peak)")
+        record["variants"][name] = {"ms_per_step": s * 1e3, "members": members,
+                                    "us_per_member_step": s / members * 1e6, "gflops": gflops}
+    us = {name: v["us_per_member_step"] for name, v in record["variants"].items()}
+    fraction = record["variants"]["ensemble_dyn"]["gflops"] / peak
+    minutes = PAPER_STEPS * (step_s["ensemble_dyn"] + step_s["ensemble_rew"]) / 60
+    speedup = (us["loop_dyn"] + us["loop_rew"]) / (us["ensemble_dyn"] + us["ensemble_rew"])
+    record.update(peak_fraction=fraction, paper_estimate_min=minutes, speedup=speedup)
     if not args.smoke:
-        record = {
-            "benchmark": "bench_teacher_student",
-            "torch_threads": threads,
-            "sizes": {"members": members, "N": n, "steps": steps, "batch": 256},
-            "seconds": {"ensemble": t_fast, "sequential": t_loop},
-            "max_weight_gap": gap,
-            "speedup": speedup,
-        }
-    if args.paper and not args.smoke:
-        per_size, total = paper_estimate(x, s_next, r, rng, max(50, steps // 3))
-        print("paper scale, seconds per step (both models, 100 members):",
-              {k: round(v, 4) for k, v in per_size.items()})
-        print(f"paper scale (2 x 7 x 100 students, 200 epochs), estimated: {total / 60:.1f} min")
-        record["paper_estimate"] = {"kind": "extrapolated from timed steps",
-                                    "seconds_per_step": {str(k): v for k, v in per_size.items()},
-                                    "total_seconds": total}
-    if record is not None:
-        print(f"wrote {write_record(RESULTS, record)}")
+        path = write_record(record_path(RESULTS, "bench_teacher_student", scale, str(device)),
+                            record)
+        print(f"wrote {path}")
+    print(f"peak fraction: {fraction:.3f}")
+    print(f"paper estimate: {minutes:.1f} min")
     print(f"speedup: {speedup:.1f}x")
 
 

@@ -17,6 +17,12 @@ the straight run's (tested in tests/test_teacher_student.py).
                                                                 # (estimated from the chunk before;
                                                                 # a call's first chunk always runs)
     python benchmarks/paper_scale_figure1.py --smoke            # tiny run: stop, resume, compare
+    python benchmarks/paper_scale_figure1.py --device cuda      # the same run on a GPU, recorded
+                                                                # in figure1_paper_scale_cuda.json
+
+Records are keyed by device: a CPU run writes figure1_paper_scale.json, a run on DEVICE writes
+figure1_paper_scale_DEVICE.json; neither touches the other. The first record (2026-11-30, the
+autograd trainer, three metrics, 196 minutes) is kept as figure1_paper_scale_2026-11-30.json.
 """
 
 import argparse
@@ -31,7 +37,7 @@ import numpy as np
 
 from imagination import ERROR_METRICS, PAPER_SIZES, scaling_experiment
 
-RECORD = Path(__file__).resolve().parent / "results" / "figure1_paper_scale.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 PAPER = dict(sizes=PAPER_SIZES, n_seeds=100, epochs=200, seed=0)  # chapter 3 at paper scale
 SMOKE = dict(sizes=(200, 400), n_seeds=3, epochs=2, seed=0, n_test=100, episode_length=50)
 
@@ -45,6 +51,8 @@ def parse_args():
     parser.add_argument("--deadline", help="UTC time HH:MM: stop before a chunk that would end "
                         "later (the first chunk of a call always runs)")
     parser.add_argument("--smoke", action="store_true", help="tiny configuration, temporary file")
+    parser.add_argument("--device", default="cpu", help="where the students train: cpu (default), "
+                        "cuda, cuda:1, ...; the record's name carries it")
     return parser.parse_args()
 
 
@@ -79,9 +87,17 @@ def chunk_guard(config, end):
     return on_chunk
 
 
-def run(path, config, end):
+def record_path(device):
+    """The record of a run on ``device``: one file per device type, never shared."""
+    kind = str(device).split(":")[0]
+    return RESULTS / ("figure1_paper_scale.json" if kind == "cpu" else
+                      f"figure1_paper_scale_{kind}.json")
+
+
+def run(path, config, end, device="cpu"):
     try:
-        result = scaling_experiment(**config, checkpoint=path, on_chunk=chunk_guard(config, end))
+        result = scaling_experiment(**config, checkpoint=path, on_chunk=chunk_guard(config, end),
+                                    device=device)
     except Deadline as stop:
         print(f"stopped before the deadline ({stop}); run again to resume from {path}")
         return None
@@ -98,12 +114,17 @@ def run(path, config, end):
 def main():
     args = parse_args()
     if not args.smoke:
-        run(RECORD, PAPER, deadline_from(args.deadline))
+        try:
+            end = deadline_from(args.deadline)
+            run(record_path(args.device), PAPER, end, args.device)
+        except ValueError as exc:  # a bad --device or --deadline: one line, exit 2
+            print(f"paper_scale_figure1.py: error: {exc}", file=sys.stderr)
+            sys.exit(2)
         return
     with tempfile.TemporaryDirectory() as tmp:  # stop after the first chunk, then resume
         path = Path(tmp) / "smoke.json"
         assert run(path, SMOKE, end=time.time()) is None
-        resumed = run(path, SMOKE, math.inf)
+        resumed = run(path, SMOKE, math.inf, args.device)
         straight = scaling_experiment(**SMOKE)
         same = all(np.array_equal(resumed.errors[m][k], straight.errors[m][k])
                    for m in ("dyn", "rew") for k in ERROR_METRICS)

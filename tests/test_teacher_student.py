@@ -137,3 +137,51 @@ def test_bad_shapes_and_experiment_arguments(data):
         im.scaling_experiment((10, 20), 0)
     with pytest.raises(ValueError, match="models"):
         im.scaling_experiment((10, 20), 1, models=("value",))
+
+
+def test_scaling_study_teachers_schedules_and_record_round_trip():
+    kw = dict(n_teachers=2, n_seeds=2, seed=1, n_test=300, episode_length=100)
+    steps = im.scaling_study((300, 600), schedule="steps", budget=6, **kw)
+    assert steps.errors["dyn"]["rmse"].shape == (2, 4) and steps.steps.tolist() == [6.0, 6.0]
+    assert steps.groups.tolist() == [0, 0, 1, 1] and set(steps.metrics) == set(im.ERROR_METRICS)
+    epochs = im.scaling_study((300, 600), schedule="epochs", budget=2, **kw)
+    assert epochs.steps.tolist() == [4.0, 6.0]  # ceil(300/256) = 2 and ceil(600/256) = 3
+    conv = im.scaling_study((300,), schedule="converged", budget=3, patience=1, **kw)
+    assert 0 < conv.steps[0] <= 3 * 2
+    # one model alone, or fewer sizes, trains exactly the same students
+    rew = im.scaling_study((300, 600), schedule="steps", budget=6, models=("rew",), **kw)
+    assert np.array_equal(rew.errors["rew"]["mse"], steps.errors["rew"]["mse"])
+    # two teacher draws differ: their students' errors are not the same
+    assert not np.allclose(steps.errors["rew"]["mse"][:, :2], steps.errors["rew"]["mse"][:, 2:])
+    back = im.ScalingResult.from_record(json.loads(json.dumps(steps.to_record())))
+    assert np.array_equal(back.errors["dyn"]["max"], steps.errors["dyn"]["max"])
+    assert back.groups.tolist() == steps.groups.tolist() and back.config == steps.config
+    with pytest.raises(ValueError, match="ScalingResult"):
+        im.ScalingResult.from_record({"sizes": [1]})
+    for bad, match in (({"schedule": "forever"}, "schedule"), ({"budget": 0}, "budget"),
+                       ({"n_teachers": 0}, "n_teachers"), ({"dyn_output": "relu"}, "dyn_output")):
+        with pytest.raises(ValueError, match=match):
+            im.scaling_study((300,), **{**kw, **bad})
+
+
+def _exact_result(coef, exponent, groups=None):
+    sizes = np.array([2_000, 5_000, 20_000, 200_000])
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.01, (4, 6)))  # tiny, so the CI is tight
+    errors = {m: {k: np.asarray(coef[m] * sizes[:, None] ** -exponent[m] * noise)
+                  for k in ("mse", "rmse")} for m in ("dyn", "rew")}
+    return im.ScalingResult(sizes, errors, sizes, 0.0, 1.0, 0.0, groups=groups)
+
+
+def test_paper_law_agreement_holds_all_four_only_for_the_papers_laws():
+    paper = _exact_result({"dyn": 0.34, "rew": 90.4}, {"dyn": 0.11, "rew": 0.96})
+    rows = im.paper_law_agreement(paper, rng=np.random.default_rng(0), n_boot=300)
+    assert [r.metric for r in rows] == ["mse", "rmse"] and all(r.all_four for r in rows)
+    # one number off (the reward exponent 0.80, far from [0.93, 0.99]): three of four hold
+    off = _exact_result({"dyn": 0.34, "rew": 90.4}, {"dyn": 0.11, "rew": 0.80})
+    row = im.paper_law_agreement(off, rng=np.random.default_rng(0), n_boot=300)[0]
+    assert row.holds == {"A_d": True, "alpha": True, "A_r": True, "beta": False}
+    assert not row.all_four
+    with pytest.raises(ValueError, match="both models"):
+        im.paper_law_agreement(im.ScalingResult(paper.sizes, {"dyn": paper.errors["dyn"]},
+                                                paper.steps, 0.0, 1.0, 0.0),
+                               rng=np.random.default_rng(0))

@@ -36,7 +36,14 @@ from .allocation import (
     split_elasticity,
     split_interval_coverage,
 )
-from .book.records import best_time, load_records, machine_record, notebook_glues, write_record
+from .book.records import (
+    best_time,
+    load_records,
+    machine_record,
+    notebook_glues,
+    record_path,
+    write_record,
+)
 from .book.scale import SCALES, by_scale, current_scale, is_static
 from .bounds import (
     BoundMultiplier,
@@ -208,10 +215,16 @@ _LAZY: dict[str, str] = {
     "heldout_errors": "imagination.ensemble",
     "member_generators": "imagination.ensemble",
     "mlp_forward": "imagination.ensemble",
+    "rounding_tolerance": "imagination.ensemble",
     "train_ensemble": "imagination.ensemble",
     "train_sequential": "imagination.ensemble",
     "teacher_student": "imagination.teacher_student",
     "PAPER_SIZES": "imagination.teacher_student",
+    "PAPER_FIGURE1": "imagination.teacher_student",
+    "MetricAgreement": "imagination.teacher_student",
+    "paper_law_agreement": "imagination.teacher_student",
+    "scaling_study": "imagination.teacher_student",
+    "SCHEDULES": "imagination.teacher_student",
     "ScalingResult": "imagination.teacher_student",
     "Teachers": "imagination.teacher_student",
     "collect_transitions": "imagination.teacher_student",
@@ -381,6 +394,7 @@ __all__ = [
     "surface_split_interval",
     "synthetic_configurations",
     "value_family_grid",
+    "record_path",
     "write_record",
     "ELL_READINGS",
     "EllReadings",

@@ -56,13 +56,16 @@ from .ensemble import (
     train_ensemble,
     train_sequential,
 )
-from .scaling import PowerLawFit, fit_power_law
+from .scaling import PowerLaw, PowerLawFit, fit_power_law
 
 __all__ = [
     "BEHAVIOURS",
     "ERROR_METRICS",
+    "PAPER_FIGURE1",
     "PAPER_SIZES",
+    "SCHEDULES",
     "Ensemble",
+    "MetricAgreement",
     "ScalingResult",
     "Teachers",
     "collect_transitions",
@@ -71,7 +74,9 @@ __all__ = [
     "make_teachers",
     "member_generators",
     "mlp_forward",
+    "paper_law_agreement",
     "scaling_experiment",
+    "scaling_study",
     "train_ensemble",
     "train_sequential",
 ]
@@ -222,7 +227,8 @@ class ScalingResult:
         The sample sizes :math:`N`.
     errors : dict
         ``errors[model][metric]`` of shape ``(S, n_seeds)``; ``model`` in ``{"dyn", "rew"}``,
-        ``metric`` in :data:`ERROR_METRICS`.
+        ``metric`` in :data:`ERROR_METRICS`. (:func:`scaling_study`: one column per teacher and
+        seed, ``groups`` naming the teacher.)
     steps : ndarray, shape (S,)
         Optimiser steps per member at each size.
     seconds : float
@@ -240,6 +246,8 @@ class ScalingResult:
     preactivation_std: float
     saturated_fraction: float
     config: dict[str, Any] = field(default_factory=dict)
+    #: the teacher of each column (:func:`scaling_study`); fits then resample teachers
+    groups: np.ndarray | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -268,13 +276,113 @@ class ScalingResult:
 
     def fit(self, model: str, metric: str = "rmse", *, n_boot: int = 1000,
             rng: np.random.Generator) -> PowerLawFit:
-        """Fit Eq. (3) to one learning curve (every seed a row) with :func:`fit_power_law`."""
+        """Fit Eq. (3) to one learning curve (every seed a row) with :func:`fit_power_law`.
+
+        With :attr:`groups` (several teachers) the bootstrap resamples whole teachers with their
+        seeds (``fit_power_law(groups=...)``), so the interval includes teacher-to-teacher
+        variation; otherwise it resamples seeds within each size.
+        """
         if model not in self.errors or metric not in self.metrics:
             raise ValueError(f"model must be one of {tuple(self.errors)} and metric one of "
                              f"{self.metrics}, got {model!r} and {metric!r}")
         err = self.errors[model][metric]
+        groups = None if self.groups is None else np.tile(self.groups, err.shape[0])
         return fit_power_law(np.repeat(self.sizes, err.shape[1]), err.ravel(), n_boot=n_boot,
-                             rng=rng)
+                             rng=rng, groups=groups)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict (:meth:`from_record` reads it back exactly)."""
+        return {"sizes": self.sizes.tolist(), "steps": self.steps.tolist(),
+                "seconds": self.seconds, "preactivation_std": self.preactivation_std,
+                "saturated_fraction": self.saturated_fraction, "config": self.config,
+                "groups": None if self.groups is None else self.groups.tolist(),
+                "errors": {m: {k: v.tolist() for k, v in d.items()}
+                           for m, d in self.errors.items()}}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ScalingResult:
+        """The result a :meth:`to_record` dict holds.
+
+        Raises
+        ------
+        ValueError
+            If a field is missing.
+        """
+        try:
+            return cls(np.asarray(record["sizes"]),
+                       {m: {k: np.asarray(v, dtype=float) for k, v in d.items()}
+                        for m, d in record["errors"].items()},
+                       np.asarray(record["steps"]), float(record["seconds"]),
+                       float(record["preactivation_std"]), float(record["saturated_fraction"]),
+                       dict(record.get("config", {})),
+                       None if record.get("groups") is None else np.asarray(record["groups"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a ScalingResult record: missing {exc}") from None
+
+
+#: Figure 1's reported laws (§4.1): the fitted power law and the 95% interval of its exponent.
+PAPER_FIGURE1: dict[str, tuple[PowerLaw, tuple[float, float]]] = {
+    "dyn": (PowerLaw(0.34, 0.11), (0.09, 0.13)),
+    "rew": (PowerLaw(90.4, 0.96), (0.93, 0.99)),
+}
+
+
+@dataclass(frozen=True)
+class MetricAgreement:
+    """How one error metric's two fitted laws compare with the paper's four numbers.
+
+    Attributes
+    ----------
+    metric : str
+        One of :data:`ERROR_METRICS`.
+    fits : dict
+        ``{"dyn": PowerLawFit, "rew": PowerLawFit}``.
+    coef_ci : dict
+        95% percentile-bootstrap interval of each model's coefficient.
+    holds : dict
+        ``{"A_d", "alpha", "A_r", "beta"}`` -> bool: an exponent holds when its 95% interval
+        meets the paper's; a coefficient when the paper's value lies in its 95% interval.
+    """
+
+    metric: str
+    fits: dict[str, PowerLawFit]
+    coef_ci: dict[str, tuple[float, float]]
+    holds: dict[str, bool]
+
+    @property
+    def all_four(self) -> bool:
+        """Whether this one metric holds the paper's four numbers together."""
+        return all(self.holds.values())
+
+
+def paper_law_agreement(result: ScalingResult, *, rng: np.random.Generator,
+                        n_boot: int = 1000) -> list[MetricAgreement]:
+    """Compare every metric of ``result`` with the paper's Figure 1 laws, both models jointly.
+
+    The paper names no error metric and surely used one for both models, so each metric is
+    judged on all four reported numbers at once (:data:`PAPER_FIGURE1`): the coefficients
+    :math:`A_d`, :math:`A_r` and the exponents :math:`\alpha`, :math:`\beta` of Eq. (3).
+
+    Raises
+    ------
+    ValueError
+        If ``result`` lacks one of the two models.
+    """
+    if set(result.errors) != {"dyn", "rew"}:
+        raise ValueError(f"result must hold both models, got {sorted(result.errors)}")
+    rows = []
+    for metric in result.metrics:
+        fits = {m: result.fit(m, metric, n_boot=n_boot, rng=rng) for m in ("dyn", "rew")}
+        coef_ci = {m: (float(np.percentile(f.boot[:, 0], 2.5)),
+                       float(np.percentile(f.boot[:, 0], 97.5))) for m, f in fits.items()}
+        holds = {}
+        for m, (a_name, e_name) in (("dyn", ("A_d", "alpha")), ("rew", ("A_r", "beta"))):
+            law, (lo, hi) = PAPER_FIGURE1[m]
+            holds[a_name] = coef_ci[m][0] <= law.coef <= coef_ci[m][1]
+            holds[e_name] = fits[m].exponent_ci[0] <= hi and fits[m].exponent_ci[1] >= lo
+        rows.append(MetricAgreement(metric, fits, coef_ci,
+                                    {k: holds[k] for k in ("A_d", "alpha", "A_r", "beta")}))
+    return rows
 
 
 def scaling_experiment(
@@ -295,6 +403,7 @@ def scaling_experiment(
     seed: int = 0,
     checkpoint: str | os.PathLike[str] | None = None,
     on_chunk: Callable[[str, int, dict[str, Any]], None] | None = None,
+    device: str = "cpu",
 ) -> ScalingResult:
     """Run the §4.1 teacher-student experiment: learning curves of dynamics and reward students.
 
@@ -335,6 +444,9 @@ def scaling_experiment(
         Called as ``on_chunk(model, n, chunk)`` after each chunk is trained (and checkpointed),
         with ``chunk`` the dict just recorded; an exception it raises stops the run there (a
         runner with a deadline does that).
+    device : str
+        Where the students train (:func:`train_ensemble`'s ``device``: ``"cpu"``, ``"cuda"``);
+        the result equals the CPU's to float32 rounding, and each chunk records its device.
 
     Returns
     -------
@@ -394,10 +506,11 @@ def scaling_experiment(
             y, output, y_test = targets[model]
             start = time.perf_counter()
             ens = train_ensemble(x, y, index=index, output=output, epochs=epochs,  # type: ignore[arg-type]
-                                 max_steps=max_steps, seed=int(student_seeds[2 * i + j]))
+                                 max_steps=max_steps, seed=int(student_seeds[2 * i + j]),
+                                 device=device)
             err = heldout_errors(ens.predict(x_test), y_test)
             store.add(key, {"model": model, "n": int(n), "steps": int(ens.steps),
-                            "seconds": time.perf_counter() - start,
+                            "seconds": time.perf_counter() - start, "device": str(device),
                             "errors": {k: v.tolist() for k, v in err.items()}})
             if on_chunk is not None:
                 on_chunk(model, int(n), chunks[key])
@@ -465,6 +578,155 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("kind") != _CHECKPOINT_KIND:
         raise ValueError(f"{path} is not a scaling_experiment checkpoint")
     return data
+
+
+#: Training schedules of :func:`scaling_study`: a fixed number of steps for every size, a fixed
+#: number of epochs (more steps for more data), or early stopping on a validation split.
+SCHEDULES = ("steps", "epochs", "converged")
+
+
+def scaling_study(
+    sizes: Sequence[int],
+    *,
+    n_teachers: int = 5,
+    n_seeds: int = 4,
+    schedule: str = "epochs",
+    budget: int = 200,
+    patience: int = 10,
+    d_s: int = 12,
+    d_a: int = 4,
+    width: int = 64,
+    teacher_init: str = "normal",
+    behaviour: str = "uniform",
+    dyn_output: str = "tanh",
+    models: Sequence[str] = ("dyn", "rew"),
+    n_test: int = 2000,
+    episode_length: int = 500,
+    seed: int = 0,
+    device: str = "cpu",
+) -> ScalingResult:
+    r"""The §4.1 experiment over several teacher draws, with a chosen training schedule.
+
+    :func:`scaling_experiment` draws one pair of teachers; an exponent's interval from it
+    resamples seeds under that one draw. Here each of ``n_teachers`` independent draws gets its
+    own data pool and held-out set, ``n_seeds`` students per teacher, and all
+    ``n_teachers * n_seeds`` students of one size and model train as one ensemble (each on its
+    own data). The result's :attr:`~ScalingResult.groups` names each column's teacher, so its
+    fits resample whole teachers.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Sample sizes :math:`N`.
+    n_teachers, n_seeds : int
+        Teacher draws, and students per teacher, model and size.
+    schedule : {"steps", "epochs", "converged"}
+        ``"steps"``: ``budget`` optimiser steps at every size (equal optimisation);
+        ``"epochs"``: ``budget`` passes over the data (the paper's schedule, 200);
+        ``"converged"``: early stopping (:func:`train_ensemble`'s ``validation``) on a
+        validation split of ``max(N // 4, 256)`` further transitions of the student's pool, at
+        most ``budget`` epochs, ``patience`` epochs without improvement; each student returns
+        its best epoch.
+    d_s, d_a, width, teacher_init, behaviour, dyn_output, models, n_test, episode_length
+        As in :func:`scaling_experiment` (``n_test`` held-out transitions per teacher).
+    seed : int
+        Seeds every draw.
+    device : str
+        Where the students train.
+
+    Returns
+    -------
+    ScalingResult
+        ``errors[model][metric]`` of shape ``(S, n_teachers * n_seeds)``, teacher-major;
+        ``steps`` the mean steps a student took at each size (at its best, when converged);
+        ``preactivation_std`` and ``saturated_fraction`` averaged over the teachers.
+
+    Raises
+    ------
+    ValueError
+        On a bad schedule, budget, count or size.
+
+    Notes
+    -----
+    Every student's data and generator depend on the seed, its teacher, its size and its model
+    only, so a study of one model, or of fewer teachers' seeds, repeats the corresponding
+    students of a larger one exactly (the data pool is sized by ``max(sizes)``).
+    """
+    size_arr = np.asarray(sizes)
+    if size_arr.ndim != 1 or size_arr.size < 1 or np.any(size_arr < 1) or not np.all(
+            size_arr == np.round(size_arr)):
+        raise ValueError(f"sizes must be a non-empty sequence of positive integers, got {sizes!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    for name, value in (("n_teachers", n_teachers), ("n_seeds", n_seeds), ("budget", budget),
+                        ("patience", patience), ("n_test", n_test)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not models or any(m not in ("dyn", "rew") for m in models):
+        raise ValueError(f"models must be a non-empty subset of ('dyn', 'rew'), got {models!r}")
+    if dyn_output not in ("tanh", "linear"):
+        raise ValueError(f"dyn_output must be 'tanh' or 'linear', got {dyn_output!r}")
+    size_arr = size_arr.astype(int)
+    n_val = [max(int(n) // 4, 256) for n in size_arr]
+    pool_size = int(max(n + v for n, v in zip(size_arr, n_val, strict=True)))
+    streams = np.random.SeedSequence(seed).spawn(n_teachers + 1)
+    data, pre, sat = [], [], []
+    for t in range(n_teachers):
+        t_seeds = streams[t].spawn(2)
+        teachers = make_teachers(d_s, d_a, width, init=teacher_init,
+                                 seed=int(t_seeds[0].generate_state(1)[0]))
+        rng = np.random.default_rng(t_seeds[1])
+        x, s_next, r = collect_transitions(teachers, math.ceil(pool_size / episode_length),
+                                           episode_length=episode_length, rng=rng,
+                                           behaviour=behaviour)
+        xt, st, rt = (a[:n_test] for a in collect_transitions(
+            teachers, math.ceil(n_test / episode_length), episode_length=episode_length,
+            rng=rng, behaviour=behaviour))
+        pre.append(float(teachers.preactivation(x[:, :d_s], x[:, d_s:]).std()))
+        sat.append(float(np.mean(np.abs(s_next) > 0.99)))
+        data.append({"x": x, "dyn": s_next, "rew": r[:, None], "x_test": xt, "dyn_test": st,
+                     "rew_test": rt[:, None], "perm": [rng.permutation(x.shape[0])
+                                                       for _ in range(n_seeds)]})
+    outputs = {"dyn": dyn_output, "rew": "linear"}
+    # each (size, model)'s students from their own stream: a run of one model, or of other
+    # sizes, trains exactly the same students (a record can be checked piece by piece)
+    student_seed = {(n, m): int(np.random.SeedSequence(
+        [int(streams[-1].generate_state(1)[0]), int(n), ("dyn", "rew").index(m)]
+    ).generate_state(1)[0] >> 1) for n in size_arr for m in models}
+    errors: dict[str, dict[str, list[NDArray[np.float64]]]] = {m: {} for m in models}
+    steps = []
+    start = time.perf_counter()
+    for i, n in enumerate(size_arr):
+        rows = [(d, p[:n], p[n:n + n_val[i]]) for d in data for p in d["perm"]]
+        size_steps = []
+        for model in models:
+            x = np.stack([d["x"][tr] for d, tr, _ in rows])
+            y = np.stack([d[model][tr] for d, tr, _ in rows])
+            kw: dict[str, Any] = {"epochs": budget}
+            if schedule == "steps":
+                kw = {"epochs": 2**62, "max_steps": budget}
+            elif schedule == "converged":
+                kw["validation"] = (np.stack([d["x"][va] for d, _, va in rows]),
+                                    np.stack([d[model][va] for d, _, va in rows]))
+                kw["patience"] = patience
+            ens = train_ensemble(x, y, output=outputs[model], seed=student_seed[n, model],
+                                 device=device, **kw)  # type: ignore[arg-type]
+            pred = ens.predict(np.repeat(np.stack([d["x_test"] for d in data]), n_seeds, axis=0))
+            err = [heldout_errors(pred[t * n_seeds:(t + 1) * n_seeds], data[t][f"{model}_test"])
+                   for t in range(n_teachers)]
+            for k in err[0]:
+                errors[model].setdefault(k, []).append(np.concatenate([e[k] for e in err]))
+            size_steps.append(ens.steps if ens.best_steps is None else ens.best_steps.mean())
+        steps.append(float(np.mean(size_steps)))
+    config = {"n_teachers": n_teachers, "n_seeds": n_seeds, "schedule": schedule,
+              "budget": budget, "patience": patience, "d_s": d_s, "d_a": d_a, "width": width,
+              "teacher_init": teacher_init, "behaviour": behaviour, "dyn_output": dyn_output,
+              "n_test": n_test, "episode_length": episode_length, "seed": seed}
+    return ScalingResult(size_arr, {m: {k: np.stack(v) for k, v in d.items()}
+                                    for m, d in errors.items()},
+                         np.asarray(steps), time.perf_counter() - start, float(np.mean(pre)),
+                         float(np.mean(sat)), config,
+                         np.repeat(np.arange(n_teachers), n_seeds))
 
 
 class _Checkpoint:

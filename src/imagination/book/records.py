@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import sys
@@ -19,7 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["best_time", "load_records", "machine_record", "notebook_glues", "write_record"]
+import numpy as np
+
+__all__ = ["best_time", "figure1_runs", "load_records", "machine_record", "notebook_glues",
+           "provenance", "record_path", "trainer_benchmarks", "write_record"]
 
 T = TypeVar("T")
 
@@ -40,7 +44,7 @@ def best_time(fn: Callable[[], T], repeats: int = 1) -> tuple[T, float]:
 
 
 def machine_record() -> dict[str, Any]:
-    """Where and when a measurement was taken: date (UTC), machine, CPU count and versions."""
+    """Where and when a measurement was taken: date (UTC), machine, CPU count, load, versions."""
     versions = {"python": sys.version.split()[0]}
     for name in ("numpy", "scipy", "torch", "plotly", "jupyter-book", "imagination-book"):
         try:  # installed versions, read without importing anything
@@ -50,14 +54,62 @@ def machine_record() -> dict[str, Any]:
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "machine": platform.machine(),
-                    "cpus": os.cpu_count()},
+                    "cpus": os.cpu_count(),
+                    # other work on the machine when the record was taken (a timing's context)
+                    "load_average_1min": round(os.getloadavg()[0], 2)},
         "versions": versions,
     }
 
 
+#: The fields that name a record: a run writes only over a record with the same values.
+RECORD_KEY = ("benchmark", "scale", "device")
+
+
+def record_path(directory: str | Path, benchmark: str, scale: str,
+                device: str = "cpu") -> Path:
+    """Where the record of ``benchmark`` run at ``scale`` on ``device`` lives.
+
+    ``<directory>/<benchmark>_<scale>.json`` on the CPU and ``<benchmark>_<scale>_<type>.json``
+    on another device type (``"cuda:1"`` gives ``_cuda``): one file per key, so a run at one
+    scale or on one device never replaces the record of another.
+
+    Raises
+    ------
+    ValueError
+        If ``benchmark`` or ``scale`` is empty or holds a path separator.
+    """
+    for name, value in (("benchmark", benchmark), ("scale", scale)):
+        if not value or "/" in value or "\\" in value:
+            raise ValueError(f"{name} must be a plain non-empty name, got {value!r}")
+    kind = str(device).split(":")[0]
+    suffix = "" if kind == "cpu" else f"_{kind}"
+    return Path(directory) / f"{benchmark}_{scale}{suffix}.json"
+
+
 def write_record(path: str | Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` merged over :func:`machine_record` as indented JSON; return the path."""
+    """Write ``record`` merged over :func:`machine_record` as indented JSON; return the path.
+
+    A file already at ``path`` is replaced only by a record with the same key
+    (:data:`RECORD_KEY`: benchmark, scale, device, where either names them).
+
+    Raises
+    ------
+    ValueError
+        If the file at ``path`` holds a record of another key, or is not a JSON object.
+    """
     path = Path(path)
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            raise ValueError(f"{path} exists and is not a JSON record; not overwritten") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{path} exists and is not a JSON record; not overwritten")
+        clash = {k: (old.get(k), record.get(k)) for k in RECORD_KEY
+                 if old.get(k) != record.get(k)}
+        if clash:
+            raise ValueError(f"{path} holds a record of another key (old, new): {clash}; "
+                             "write it under its own name (record_path)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**machine_record(), **record}, indent=2) + "\n")
     return path
@@ -155,3 +207,78 @@ def notebook_glues(notebook: str | Path) -> dict[str, str]:
                                 data.get("text/plain", ""))
                 glued[meta["name"]] = "".join(text)
     return glued
+
+
+# --------------------------------------------------------------- what chapter 9 reads from them
+def provenance(record: dict[str, Any]) -> str:
+    """``"x86_64, 2 CPUs | python 3.11.7, numpy 2.4.6, torch 2.13.0"`` (``"-"`` where missing)."""
+    m, v = record.get("machine") or {}, record.get("versions") or {}
+    versions = ", ".join(f"{k} {v[k]}" for k in ("python", "numpy", "torch") if k in v)
+    return f"{m.get('machine', '-')}, {m.get('cpus', '-')} CPUs | {versions or '-'}"
+
+
+def trainer_benchmarks(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per record of ``benchmarks/bench_teacher_student.py``, whatever its key or format.
+
+    Rows hold ``name, scale, device, date, speedup, peak_fraction, paper_estimate_min, note,
+    provenance``; a field the record lacks (a record of an older format) is ``None``.
+    """
+    rows = []
+    for name, rec in sorted(records.items()):
+        if not name.startswith("bench_teacher_student"):
+            continue
+        estimate = rec.get("paper_estimate_min")
+        if estimate is None and isinstance(rec.get("paper_estimate"), dict):
+            estimate = rec["paper_estimate"].get("total_seconds", math.nan) / 60  # old format
+        rows.append({"name": name, "scale": rec.get("scale"), "device": rec.get("device", "cpu"),
+                     "date": str(rec.get("date", "-"))[:10], "speedup": rec.get("speedup"),
+                     "peak_fraction": rec.get("peak_fraction"), "paper_estimate_min": estimate,
+                     "note": rec.get("note"), "provenance": provenance(rec)})
+    return rows
+
+
+def figure1_runs(records: dict[str, dict[str, Any]], *,
+                 batch_size: int = 256) -> list[dict[str, Any]]:
+    """One row per recorded Figure 1 run (``figure1_paper_scale*.json``), complete or not.
+
+    Rows hold ``name, chunks, chunks_total, steps_share, minutes`` (measured training),
+    ``projected_min`` (the measured chunks plus, for each model, the remaining steps at the rate
+    of its last recorded chunk; ``None`` without a chunk of that model), ``complete``,
+    ``dates``, ``devices``, ``load_average`` (the median over the chunks, where recorded),
+    ``metrics`` and ``provenance``. A record that is not a Figure 1 checkpoint is skipped.
+    """
+    rows = []
+    for name, rec in sorted(records.items()):
+        config, chunks = rec.get("config"), rec.get("chunks")
+        if not name.startswith("figure1_paper_scale") or not isinstance(config, dict) \
+                or not isinstance(chunks, dict):
+            continue
+        sizes, models = config.get("sizes", []), config.get("models", ["dyn", "rew"])
+        epochs = config.get("epochs", 200)
+        planned = {(m, int(n)): epochs * math.ceil(int(n) / batch_size)
+                   for n in sizes for m in models}
+        done = {(c["model"], int(c["n"])): c for c in chunks.values()}
+        seconds = sum(c["seconds"] for c in done.values())
+        projected: float | None = seconds
+        for m in models:
+            mine = sorted((n, c) for (mm, n), c in done.items() if mm == m)
+            left = sum(s for (mm, n), s in planned.items() if mm == m and (mm, n) not in done)
+            if left and not mine:
+                projected = None
+            elif left and projected is not None:
+                last = mine[-1][1]
+                projected += left * last["seconds"] / last["steps"]
+        loads = [c["machine"]["load_average_1min"] for c in done.values()
+                 if "load_average_1min" in c.get("machine", {})]
+        first = next(iter(done.values()), {})
+        rows.append({
+            "name": name, "chunks": len(done), "chunks_total": len(planned),
+            "steps_share": sum(c["steps"] for c in done.values()) / max(sum(planned.values()), 1),
+            "minutes": seconds / 60,
+            "projected_min": None if projected is None else projected / 60,
+            "complete": set(done) >= set(planned),
+            "dates": sorted({str(c.get("date", "-"))[:10] for c in done.values()}),
+            "devices": sorted({str(c.get("device", "cpu")) for c in done.values()}),
+            "load_average": float(np.median(loads)) if loads else None,
+            "metrics": sorted(first.get("errors", {})), "provenance": provenance(first)})
+    return rows
