@@ -134,7 +134,6 @@ def test_code_column_holds_ruff_line_length_at_desktop_width(visits):
                                        f"{DESKTOP} px, ruff allows {RUFF_LINE_LENGTH}")
 
 
-@pytest.mark.xfail(reason="notebooks not folded yet", strict=False)
 @pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=_id)
 @pytest.mark.parametrize("page", [p for p in NOTEBOOKS if p[10:12] <= "07"])
 def test_at_most_60_visible_code_lines_per_chapter(visits, page, width):

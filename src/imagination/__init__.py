@@ -224,6 +224,7 @@ _LAZY: dict[str, str] = {
     "MetricAgreement": "imagination.teacher_student",
     "paper_law_agreement": "imagination.teacher_student",
     "scaling_study": "imagination.teacher_student",
+    "load_scaling_studies": "imagination.teacher_student",
     "SCHEDULES": "imagination.teacher_student",
     "ScalingResult": "imagination.teacher_student",
     "Teachers": "imagination.teacher_student",

@@ -71,6 +71,7 @@ __all__ = [
     "collect_transitions",
     "heldout_errors",
     "load_scaling_record",
+    "load_scaling_studies",
     "make_teachers",
     "member_generators",
     "mlp_forward",
@@ -762,3 +763,28 @@ class _Checkpoint:
                                        "data": self.data, "chunks": self.chunks},
                                       indent=1) + "\n")
             os.replace(tmp, self.path)  # a run killed mid-write leaves the old file whole
+
+
+def load_scaling_studies(path: str | os.PathLike[str]) -> list[tuple[dict[str, Any],
+                                                                     ScalingResult]]:
+    """The cells of a ``benchmarks/figure1_studies.py`` record: ``(params, result)`` pairs.
+
+    ``params`` are the cell's :func:`scaling_study` arguments beyond the record's ``config``
+    (which each result's ``config`` also holds); a missing file gives an empty list.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a Figure 1 studies record.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        raise ValueError(f"{path} is not JSON") from None
+    if not isinstance(record, dict) or record.get("kind") != "figure1 studies":
+        raise ValueError(f"{path} is not a Figure 1 studies record")
+    return [(dict(cell["params"]), ScalingResult.from_record(cell["result"]))
+            for cell in record.get("cells", {}).values()]
