@@ -41,13 +41,18 @@ JS_SIGNATURE = """(id) => { const d = document.getElementById(id);
                   .map(i => href(i).length + ':' + href(i).slice(-64)));
   parts.push(...[...d.querySelectorAll('.trace')]
                   .map(t => t.style.opacity + t.getAttribute('class')));
+  // markers-only traces draw no line: their points' positions
+  parts.push(...[...d.querySelectorAll('.scatterlayer .point')]
+                  .map(p => p.getAttribute('transform')));
   return parts.join('|'); }"""
 
 
 # Code cells: lines of the visible (not folded) inputs, and whether a block scrolls sideways.
 JS_CODE = """() => [...document.querySelectorAll('div.cell_input pre')].map(p => {
   const text = p.textContent.replace(/\\n$/, '');
-  return {visible: p.getClientRects().length > 0, lines: text.split('\\n').length,
+  // folded (hide-input) code sits in a closed <details>: not visible until a reader opens it
+  const shown = !p.closest('details:not([open])') && p.getClientRects().length > 0;
+  return {visible: shown, lines: text.split('\\n').length,
           cut: p.scrollWidth > p.clientWidth + 1,
           longest: Math.max(...text.split('\\n').map(l => l.length))}; })"""
 # How many monospace characters the code column holds (its text box over one glyph's width).

@@ -185,3 +185,20 @@ def test_paper_law_agreement_holds_all_four_only_for_the_papers_laws():
         im.paper_law_agreement(im.ScalingResult(paper.sizes, {"dyn": paper.errors["dyn"]},
                                                 paper.steps, 0.0, 1.0, 0.0),
                                rng=np.random.default_rng(0))
+
+
+def test_fit_by_teacher_fits_each_draw_on_its_own_students():
+    kw = dict(n_teachers=2, n_seeds=3, seed=1, n_test=300, episode_length=100)
+    res = im.scaling_study((300, 600, 1200), schedule="steps", budget=6, models=("rew",), **kw)
+    fits = res.fit_by_teacher("rew", "mse", n_boot=50, rng=np.random.default_rng(0))
+    assert len(fits) == 2
+    for t, f in enumerate(fits):  # the same fit as the teacher's own columns alone
+        cols = res.errors["rew"]["mse"][:, 3 * t:3 * t + 3]
+        own = im.fit_power_law(np.repeat(res.sizes, 3), cols.ravel(), n_boot=0,
+                               rng=np.random.default_rng(0))
+        assert f.exponent == pytest.approx(own.exponent, rel=1e-12)
+    with pytest.raises(ValueError, match="metric"):
+        res.fit_by_teacher("rew", "huber", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="one teacher"):
+        im.ScalingResult(res.sizes, res.errors, res.steps, 0.0, 1.0, 0.0).fit_by_teacher(
+            "rew", rng=np.random.default_rng(0))

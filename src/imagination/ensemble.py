@@ -357,10 +357,6 @@ def train_ensemble(
     patience : int
         Epochs without a better validation loss before a member is done.
 
-    Without ``penalty`` the step is written by hand over flat buffers (forward, backward and Adam;
-    :mod:`imagination._ensemble_step`), exact float32, about 2.5x faster than autograd here;
-    with ``penalty`` it is the autograd loop (the penalty may be any differentiable function).
-
     Returns
     -------
     Ensemble
@@ -369,6 +365,13 @@ def train_ensemble(
     ------
     ValueError
         On inconsistent shapes, non-finite data, a bad index, non-positive sizes, rates or caps.
+
+    Notes
+    -----
+    Without ``penalty`` the step is written by hand over flat buffers (forward, backward and
+    Adam; ``imagination._ensemble_step``), exact float32; with ``penalty`` it is the autograd
+    loop (the penalty may be any differentiable function). ``benchmarks/bench_teacher_student.py``
+    times it.
     """
     problem = _problem(x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr,
                        lipschitz_cap)

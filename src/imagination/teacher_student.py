@@ -291,6 +291,28 @@ class ScalingResult:
         return fit_power_law(np.repeat(self.sizes, err.shape[1]), err.ravel(), n_boot=n_boot,
                              rng=rng, groups=groups)
 
+    def fit_by_teacher(self, model: str, metric: str = "rmse", *, n_boot: int = 1000,
+                       rng: np.random.Generator) -> list[PowerLawFit]:
+        """One fit per teacher draw (its own students only, intervals resampling them): what a
+        study of that one draw would report.
+
+        Raises
+        ------
+        ValueError
+            If the result has no :attr:`groups` (one teacher draw), or on a bad model or metric.
+        """
+        if self.groups is None:
+            raise ValueError("this result has one teacher draw (no groups); use fit()")
+        if model not in self.errors or metric not in self.metrics:
+            raise ValueError(f"model must be one of {tuple(self.errors)} and metric one of "
+                             f"{self.metrics}, got {model!r} and {metric!r}")
+        out = []
+        for g in np.unique(self.groups):
+            err = self.errors[model][metric][:, self.groups == g]
+            out.append(fit_power_law(np.repeat(self.sizes, err.shape[1]), err.ravel(),
+                                     n_boot=n_boot, rng=rng))
+        return out
+
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (:meth:`from_record` reads it back exactly)."""
         return {"sizes": self.sizes.tolist(), "steps": self.steps.tolist(),
