@@ -202,3 +202,12 @@ def test_fit_by_teacher_fits_each_draw_on_its_own_students():
     with pytest.raises(ValueError, match="one teacher"):
         im.ScalingResult(res.sizes, res.errors, res.steps, 0.0, 1.0, 0.0).fit_by_teacher(
             "rew", rng=np.random.default_rng(0))
+
+
+def test_paper_law_agreement_uses_the_fits_it_is_given():
+    off = _exact_result({"dyn": 0.34, "rew": 90.4}, {"dyn": 0.11, "rew": 0.80})
+    given = {("rew", "mse"): _exact_result({"dyn": 0.34, "rew": 90.4},
+                                           {"dyn": 0.11, "rew": 0.96}).fit(
+        "rew", "mse", n_boot=300, rng=np.random.default_rng(0))}
+    row = im.paper_law_agreement(off, rng=np.random.default_rng(0), n_boot=300, fits=given)[0]
+    assert row.fits["rew"] is given["rew", "mse"] and row.all_four
