@@ -233,14 +233,15 @@ def visit_page(browser, base_url: str, path: str, *, drag_sliders: bool, width: 
         screenshot_dir.mkdir(parents=True, exist_ok=True)
         name = path.replace("/", "__").removesuffix(".html") + f"__{width}{theme or ''}"
         visit.screenshot = screenshot_dir / f"{name}.png"
-        page.screenshot(path=str(visit.screenshot), full_page=True)
+        # whole chapter pages; the reference pages (the API page is very long) their first screen
+        page.screenshot(path=str(visit.screenshot), full_page=path.startswith("notebooks/"))
     if drag_sliders:
         for fig in visit.figures:
             for i in range(fig["sliders"]):
                 visit.slider_changes.append((f"{fig['id']}#{i}", _drag_slider(page, fig["id"], i)))
         if screenshot_dir is not None and visit.slider_changes:
             page.screenshot(path=str(visit.screenshot.with_name(
-                visit.screenshot.stem + "__after_drag.png")), full_page=True)
+                visit.screenshot.stem + "__after_drag.png")))  # the last dragged figure in view
     visit.weight = {r.url: _compressed(r) for r in responses}
     context.close()
     return visit
