@@ -28,7 +28,6 @@ record of another configuration.
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from imagination import scaling_study
-from imagination.book.records import machine_record
+from imagination.book.records import deadline_from, machine_record
 
 RECORD = Path(__file__).resolve().parent / "results" / "figure1_studies.json"
 KIND = "figure1 studies"
@@ -126,17 +125,6 @@ def check(path, config):
     gap = float(np.abs(got / want - 1).max())
     print(f"recomputed {key(cell)} (reward): largest relative difference {gap:.1e}")
     return gap
-
-
-def deadline_from(text):
-    if text is None:
-        return math.inf
-    now = datetime.datetime.now(datetime.UTC)
-    hour, minute = (int(v) for v in text.split(":"))
-    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if end <= now:
-        end += datetime.timedelta(days=1)
-    return time.time() + (end - now).total_seconds()
 
 
 def main():

@@ -26,7 +26,6 @@ autograd trainer, three metrics, 196 minutes) is kept as figure1_paper_scale_202
 """
 
 import argparse
-import datetime
 import math
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from imagination import ERROR_METRICS, PAPER_SIZES, scaling_experiment
+from imagination.book.records import deadline_from
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAPER = dict(sizes=PAPER_SIZES, n_seeds=100, epochs=200, seed=0)  # chapter 3 at paper scale
@@ -54,17 +54,6 @@ def parse_args():
     parser.add_argument("--device", default="cpu", help="where the students train: cpu (default), "
                         "cuda, cuda:1, ...; the record's name carries it")
     return parser.parse_args()
-
-
-def deadline_from(text):
-    if text is None:
-        return math.inf
-    now = datetime.datetime.now(datetime.UTC)
-    hour, minute = (int(v) for v in text.split(":"))
-    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if end <= now:  # a time already past today means tomorrow
-        end += datetime.timedelta(days=1)
-    return time.time() + (end - now).total_seconds()
 
 
 def chunk_guard(config, end):

@@ -118,3 +118,17 @@ def test_chapter_9_summaries_survive_missing_partial_and_old_records():
                                "bench_reinforce_ci": {"speedup": 2.0}})
     assert [r["name"] for r in rows] == ["bench_teacher_student_ci", "bench_teacher_student_old"]
     assert rows[1]["paper_estimate_min"] == 10.0 and rows[1]["peak_fraction"] is None
+
+
+def test_deadline_from_reads_the_next_hh_mm_utc():
+    import math
+    import time
+
+    from imagination.book.records import deadline_from
+
+    assert deadline_from(None) == math.inf
+    end = deadline_from("00:00")
+    assert time.time() < end <= time.time() + 24 * 3600  # the next midnight, within a day
+    for bad in ("noon", "25:00", "12"):
+        with pytest.raises(ValueError):
+            deadline_from(bad)

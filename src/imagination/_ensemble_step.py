@@ -36,7 +36,7 @@ import torch
 
 __all__: list[str] = []
 
-# torch.optim.Adam's defaults (the library uses them).
+# torch.optim.Adam's defaults (the library uses them; rounding_tolerance derives from them).
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
 
@@ -252,15 +252,10 @@ class _EarlyStopping:
 
     def check(self, net: _FlatMLP, step: int) -> bool:
         """Record the members that improved at ``step``; True when every member is done."""
+        from imagination.ensemble import mlp_forward  # here: ensemble imports this module
+
         params = [net._library_layout(net.W, net.b, k) for k in range(net.L)]
-        h = self.xv
-        for k, (w, b) in enumerate(params):
-            h = torch.baddbmm(b.unsqueeze(1), h, w)
-            if k < net.L - 1:
-                h = h.relu()
-        if self.output == "tanh":
-            h = h.tanh()
-        loss = ((h - self.yv) ** 2).mean(dim=(1, 2))
+        loss = ((mlp_forward(params, self.xv, output=self.output) - self.yv) ** 2).mean(dim=(1, 2))
         better = loss < self.best_loss
         self.best_loss = torch.where(better, loss, self.best_loss)
         self.best_step[better] = step + 1  # steps taken when the best was reached

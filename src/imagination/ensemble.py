@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from imagination._ensemble_step import _project_spectral, train_flat
+from imagination._checks import check_int, check_nonneg
+from imagination._ensemble_step import _BETA1, _BETA2, _project_spectral, train_flat
 
 __all__ = [
     "ERROR_METRICS",
@@ -376,10 +377,8 @@ def train_ensemble(
     problem = _problem(x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr,
                        lipschitz_cap)
     dev = _check_device(device)
-    if workers is None:
-        workers = torch.get_num_threads() if dev.type == "cpu" else 1
-    elif int(workers) != workers or workers < 1:
-        raise ValueError(f"workers must be None or an integer >= 1, got {workers!r}")
+    workers = (torch.get_num_threads() if dev.type == "cpu" else 1) if workers is None \
+        else check_int("workers", workers, 1)
     val = _check_validation(validation, patience, penalty, problem)
     gens = member_generators(seed, problem.idx.shape[0])
     init = init_members(problem.sizes, gens, "default", torch.float32)
@@ -387,7 +386,7 @@ def train_ensemble(
     if penalty is None:
         params, losses, best = train_flat(*problem, init=init, gens=gens, output=output,
                                           batch_size=batch_size, lr=lr, device=dev,
-                                          workers=int(workers), validation=val,
+                                          workers=workers, validation=val,
                                           patience=int(patience))
     else:
         params, losses = _train_autograd(problem, init, gens, output, batch_size, lr, penalty,
@@ -403,8 +402,7 @@ def _check_validation(validation: Any, patience: Any, penalty: Any,
         return None
     if penalty is not None:
         raise ValueError("validation (early stopping) is not available with a penalty")
-    if int(patience) != patience or patience < 1:
-        raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
+    check_int("patience", patience, 1)
     try:
         xv, yv = (np.asarray(v, dtype=np.float32) for v in validation)
     except (TypeError, ValueError):
@@ -580,18 +578,14 @@ def rounding_tolerance(steps: int, sum_length: int, theta_max: float, *,
         If ``steps`` or ``sum_length`` is not a positive integer (or ``sum_length * u >= 1``),
         or ``theta_max`` or ``lr`` is negative or not finite.
     """
-    for name, value in (("steps", steps), ("sum_length", sum_length)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    for name, value in (("theta_max", theta_max), ("lr", lr)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    steps, sum_length = check_int("steps", steps, 1), check_int("sum_length", sum_length, 1)
+    theta_max, lr = check_nonneg("theta_max", theta_max), check_nonneg("lr", lr)
     u = 2.0**-24
     if sum_length * u >= 1:
         raise ValueError(f"sum_length must be below 2**24, got {sum_length}")
-    beta1, beta2 = 0.9, 0.999  # torch.optim.Adam's defaults, which train_ensemble uses
     gamma = sum_length * u / (1 - sum_length * u)
-    r_bound = math.sqrt((1 - beta1) ** 2 / ((1 - beta2) * (1 - beta1**2 / beta2)))
+    # Adam's defaults, which train_ensemble's step uses
+    r_bound = math.sqrt((1 - _BETA1) ** 2 / ((1 - _BETA2) * (1 - _BETA1**2 / _BETA2)))
     return float(steps * (2 * u * theta_max + 4 * r_bound * gamma * lr))
 
 

@@ -414,6 +414,22 @@ def paper_law_agreement(result: ScalingResult, *, rng: np.random.Generator,
     return rows
 
 
+def _check_experiment(sizes: Any, models: Any, dyn_output: Any, **counts: Any) -> np.ndarray:
+    """The sizes as an int array, after checking them, the models, the head and every count."""
+    size_arr = np.asarray(sizes)
+    if size_arr.ndim != 1 or size_arr.size < 1 or np.any(size_arr < 1) or not np.all(
+            size_arr == np.round(size_arr)):
+        raise ValueError(f"sizes must be a non-empty sequence of positive integers, got {sizes!r}")
+    for name, value in counts.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not models or any(m not in ("dyn", "rew") for m in models):
+        raise ValueError(f"models must be a non-empty subset of ('dyn', 'rew'), got {models!r}")
+    if dyn_output not in ("tanh", "linear"):
+        raise ValueError(f"dyn_output must be 'tanh' or 'linear', got {dyn_output!r}")
+    return size_arr.astype(int)
+
+
 def scaling_experiment(
     sizes: Sequence[int],
     n_seeds: int,
@@ -487,24 +503,12 @@ def scaling_experiment(
     ValueError
         On bad sizes or counts, or a ``checkpoint`` written for another configuration.
     """
-    size_arr = np.asarray(sizes)
-    if size_arr.ndim != 1 or size_arr.size < 1 or np.any(size_arr < 1) or not np.all(
-            size_arr == np.round(size_arr)):
-        raise ValueError(f"sizes must be a non-empty sequence of positive integers, got {sizes!r}")
-    if int(n_seeds) != n_seeds or n_seeds < 1:
-        raise ValueError(f"n_seeds must be an integer >= 1, got {n_seeds!r}")
-    if int(n_test) != n_test or n_test < 1:
-        raise ValueError(f"n_test must be an integer >= 1, got {n_test!r}")
-    if not models or any(m not in ("dyn", "rew") for m in models):
-        raise ValueError(f"models must be a non-empty subset of ('dyn', 'rew'), got {models!r}")
-    size_arr = size_arr.astype(int)
+    size_arr = _check_experiment(sizes, models, dyn_output, n_seeds=n_seeds, n_test=n_test)
     seeds = np.random.SeedSequence(seed).spawn(3)
     teachers = make_teachers(d_s, d_a, width, init=teacher_init,
                              seed=int(seeds[0].generate_state(1)[0]))
     rng = np.random.default_rng(seeds[1])
     pool_size = 2 * int(size_arr.max())
-    if dyn_output not in ("tanh", "linear"):
-        raise ValueError(f"dyn_output must be 'tanh' or 'linear', got {dyn_output!r}")
     x, s_next, r = collect_transitions(teachers, math.ceil(pool_size / episode_length),
                                        episode_length=episode_length, rng=rng,
                                        behaviour=behaviour)
@@ -681,21 +685,10 @@ def scaling_study(
     only, so a study of one model, or of fewer teachers' seeds, repeats the corresponding
     students of a larger one exactly (the data pool is sized by ``max(sizes)``).
     """
-    size_arr = np.asarray(sizes)
-    if size_arr.ndim != 1 or size_arr.size < 1 or np.any(size_arr < 1) or not np.all(
-            size_arr == np.round(size_arr)):
-        raise ValueError(f"sizes must be a non-empty sequence of positive integers, got {sizes!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    for name, value in (("n_teachers", n_teachers), ("n_seeds", n_seeds), ("budget", budget),
-                        ("patience", patience), ("n_test", n_test)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if not models or any(m not in ("dyn", "rew") for m in models):
-        raise ValueError(f"models must be a non-empty subset of ('dyn', 'rew'), got {models!r}")
-    if dyn_output not in ("tanh", "linear"):
-        raise ValueError(f"dyn_output must be 'tanh' or 'linear', got {dyn_output!r}")
-    size_arr = size_arr.astype(int)
+    size_arr = _check_experiment(sizes, models, dyn_output, n_teachers=n_teachers,
+                                 n_seeds=n_seeds, budget=budget, patience=patience, n_test=n_test)
     n_val = [max(int(n) // 4, 256) for n in size_arr]
     pool_size = int(max(n + v for n, v in zip(size_arr, n_val, strict=True)))
     streams = np.random.SeedSequence(seed).spawn(n_teachers + 1)

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["best_time", "figure1_runs", "load_records", "machine_record", "notebook_glues",
-           "provenance", "record_path", "trainer_benchmarks", "write_record"]
+__all__ = ["best_time", "deadline_from", "figure1_runs", "load_records", "machine_record",
+           "notebook_glues", "provenance", "record_path", "trainer_benchmarks", "write_record"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,25 @@ def best_time(fn: Callable[[], T], repeats: int = 1) -> tuple[T, float]:
         result = fn()
         best = min(best, time.perf_counter() - start)
     return result, best  # type: ignore[return-value]
+
+
+def deadline_from(text: str | None) -> float:
+    """The epoch time of the next ``HH:MM`` UTC (``inf`` for ``None``): a resumable run's
+    ``--deadline`` (a time already past today means tomorrow).
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not ``HH:MM`` with a valid hour and minute.
+    """
+    if text is None:
+        return math.inf
+    now = datetime.datetime.now(datetime.UTC)
+    hour, minute = (int(v) for v in text.split(":"))
+    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if end <= now:
+        end += datetime.timedelta(days=1)
+    return time.time() + (end - now).total_seconds()
 
 
 def machine_record() -> dict[str, Any]:
