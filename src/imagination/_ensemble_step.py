@@ -34,6 +34,8 @@ from typing import Any
 
 import torch
 
+from imagination import _ensemble_kernel
+
 __all__: list[str] = []
 
 # torch.optim.Adam's defaults (the library uses them; rounding_tolerance derives from them).
@@ -265,6 +267,13 @@ class _EarlyStopping:
         return bool((self.since >= self.patience).all())
 
 
+def _epoch_rows(gens: Sequence[torch.Generator], idx: torch.Tensor) -> torch.Tensor:
+    """Each member's pool rows ``(M, n)`` in this epoch's order: one permutation per member
+    from the member's own generator (on the CPU, as the reference draws it)."""
+    perm = torch.stack([torch.randperm(idx.shape[1], generator=g) for g in gens])
+    return idx.gather(1, perm.to(idx.device))
+
+
 def _train_group(net: _FlatMLP, gens: Sequence[torch.Generator], pool: torch.Tensor,
                  idx: torch.Tensor, losses: torch.Tensor, d_in: int, d_out: int, output: str,
                  steps: int, per_epoch: int, batch_size: int, lr: float,
@@ -279,10 +288,7 @@ def _train_group(net: _FlatMLP, gens: Sequence[torch.Generator], pool: torch.Ten
     batch_buf: dict[int, torch.Tensor] = {}
     for step in range(steps):
         if step % per_epoch == 0:
-            # One permutation per member and epoch from the member's own generator (on the
-            # CPU, as the reference draws it), turned once into pool rows (M, n).
-            perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(idx.device)
-            rows = idx.gather(1, perm)
+            rows = _epoch_rows(gens, idx)
         start = (step % per_epoch) * batch_size
         B = min(batch_size, n - start)
         if B not in batch_buf:
@@ -298,6 +304,31 @@ def _train_group(net: _FlatMLP, gens: Sequence[torch.Generator], pool: torch.Ten
         if stopper is not None and (step % per_epoch == per_epoch - 1 or step == steps - 1) \
                 and stopper.check(net, step):
             return step + 1
+    return steps
+
+
+def _train_group_kernel(net: _FlatMLP, kernel: Any, gens: Sequence[torch.Generator],
+                        xpool: torch.Tensor, ypool: torch.Tensor, idx: torch.Tensor,
+                        losses: torch.Tensor, output: str, steps: int, per_epoch: int,
+                        batch_size: int, lr: float, stopper: _EarlyStopping | None) -> int:
+    """:func:`_train_group` through the C kernel (:mod:`imagination._ensemble_kernel`), an
+    epoch per call: the same data order, the same Adam, the same early-stopping checks."""
+    M, n = idx.shape
+    work = torch.empty(kernel.kernel_work_floats(batch_size))  # torch aligns it to 64 bytes
+    step = 0
+    while step < steps:
+        rows = _epoch_rows(gens, idx)
+        count = min(per_epoch, steps - step)
+        # ctypes releases the GIL for the call: worker threads train in parallel
+        kernel.epoch_steps(xpool.data_ptr(), ypool.data_ptr(), rows.data_ptr(), M, n, count,
+                           batch_size, net.flat.data_ptr(), net.grad.data_ptr(),
+                           net.exp_avg.data_ptr(), net.exp_avg_sq.data_ptr(), net.step_count,
+                           lr, _BETA1, _BETA2, _EPS, losses[step].data_ptr(),
+                           losses.stride(0), int(output == "tanh"), work.data_ptr())
+        net.step_count += count
+        step += count
+        if stopper is not None and stopper.check(net, step - 1):
+            return step
     return steps
 
 
@@ -366,11 +397,22 @@ def train_flat(px: torch.Tensor, py: torch.Tensor, idx: torch.Tensor, sizes: Seq
         stoppers = [_EarlyStopping(net, xv[g], yv[g], output, patience)
                     for net, g in zip(nets, groups, strict=True)]
     taken = [0] * len(groups)
+    kernel = None  # the C step where it serves this shape and builds here (else torch's)
+    if _ensemble_kernel.supports(tuple(sizes), device.type, caps is not None):
+        kernel = _ensemble_kernel.load(sizes[0], sizes[1], sizes[2])
+    if kernel is not None:
+        xpool = pool[:, :d_in + 1].contiguous()
+        ypool = pool[:, d_in + 1:d_in + 1 + d_out].contiguous()
 
     def run(i: int) -> None:
         g = groups[i]
         net, group_caps = nets[i], None if caps is None else caps[g]
         with torch.no_grad():
+            if kernel is not None:
+                taken[i] = _train_group_kernel(net, kernel, gens[g], xpool, ypool, idx[g],
+                                               losses[:, g], output, steps, per_epoch,
+                                               batch_size, lr, stoppers[i])
+                return
             if group_caps is not None:
                 net.project(group_caps)  # the initial weights are projected too
             taken[i] = _train_group(net, gens[g], pool, idx[g], losses[:, g], d_in, d_out,
