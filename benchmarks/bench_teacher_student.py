@@ -1,7 +1,8 @@
 """The batched ensemble trainer at the paper's shape against a plain per-member loop (§4.1, Fig. 1).
 
 Chapter: notebooks/09_performance.ipynb (and 03_power_laws.ipynb, which the trainer serves).
-Library: imagination.train_ensemble (the hand-written step) and imagination.train_sequential.
+Library: imagination.train_ensemble (the C kernel of imagination._ensemble_kernel where it
+builds, else the torch step of imagination._ensemble_step) and imagination.train_sequential.
 
 The shape never changes with the scale: 100 members x batch 256, layers 16-64-12 (tanh; the
 dynamics student) and 16-64-1 (linear; the reward student), Adam lr 1e-3, each member on its own
@@ -14,6 +15,8 @@ Method:
   neighbour hits all alike);
 * the loop (train_sequential, one nn.Sequential and one Adam per member) trains a few members on
   one intra-op thread; its cost is linear in members, so it is reported per member-step;
+* the ensemble is timed as train_ensemble runs it (the C kernel where it builds), and also with
+  the kernel turned off (IMAGINATION_KERNEL=off: the torch step), to show what each part buys;
 * the peak is timed in the same run at the same thread count: a large fp32 matmul through MKL
   (torch.mm, torch.bmm) and through oneDNN (torch.ops.mkldnn._linear_pointwise, exact fp32:
   its error against float64 is checked), the best of them.
@@ -48,6 +51,7 @@ import numpy as np
 import torch
 
 import imagination as im
+from imagination import _ensemble_kernel
 from imagination.book.records import record_path, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -118,10 +122,17 @@ def main():
                                           rng=rng)
     index = np.argsort(rng.random((MEMBERS, x.shape[0])), axis=1)[:, :n]
     targets = {"dyn": (s_next, "tanh"), "rew": (r, "linear")}
+    if os.environ.get("IMAGINATION_KERNEL"):
+        sys.exit("bench_teacher_student.py: error: unset IMAGINATION_KERNEL (the benchmark "
+                 "times the ensemble with and without the kernel itself)")
+    kernel = (all(_ensemble_kernel.supports((D_IN, HIDDEN, d), device.type, False)
+                  and _ensemble_kernel.load(D_IN, HIDDEN, d) is not None for d in D_OUT.values()))
+    step = "C kernel" if kernel else ("torch step" + (f" (no kernel: {_ensemble_kernel.last_error})"
+                                                      if _ensemble_kernel.last_error else ""))
     print(f"scale={scale}: {MEMBERS} members x batch {BATCH}, layers {D_IN}-{HIDDEN}-12/1, "
           f"N={n} ({n // BATCH} steps per epoch), k={k}, {repeats} interleaved repeats, "
           f"intra-op threads={threads}, device={device}, cpus={os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"load average {os.getloadavg()[0]:.2f}; the ensemble's step: {step}")
 
     # 1. the ensemble trains the loop's members, to float32 rounding (derived tolerance)
     gaps = {}
@@ -146,6 +157,13 @@ def main():
         return im.train_ensemble(x, y, index=index, output=output, max_steps=steps, seed=1,
                                  device=device)
 
+    def torch_step(model, steps):
+        os.environ["IMAGINATION_KERNEL"] = "off"
+        try:
+            return ensemble(model, steps)
+        finally:
+            del os.environ["IMAGINATION_KERNEL"]
+
     def loop(model, steps):
         y, output = targets[model]
         torch.set_num_threads(1)  # its matrices are tiny: one thread is its faster setting
@@ -156,7 +174,8 @@ def main():
             torch.set_num_threads(threads)
 
     variants = {f"{kind}_{m}": (lambda s, f=f, m=m: f(m, s))
-                for kind, f in (("ensemble", ensemble), ("loop", loop)) for m in targets}
+                for kind, f in (("ensemble", ensemble), ("torch", torch_step), ("loop", loop))
+                for m in targets}
     for fn in variants.values():
         fn(2)  # warm-up: allocations, thread pools
     best = {name: [math.inf, math.inf] for name in variants}
@@ -182,7 +201,7 @@ def main():
     record = {"benchmark": "bench_teacher_student", "scale": scale, "device": str(device),
               "shape": {"members": MEMBERS, "batch": BATCH, "layers": [D_IN, HIDDEN, "12 or 1"]},
               "sizes": {"N": n, "k": k, "repeats": repeats, "loop_members": loop_m},
-              "torch_threads": threads, "equivalence": gaps, "peak_gflops": peaks,
+              "torch_threads": threads, "step": step, "equivalence": gaps, "peak_gflops": peaks,
               "unreliable": unreliable, "variants": {}}
     for name, s in step_s.items():
         model = name.rsplit("_", 1)[1]
