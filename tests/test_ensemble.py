@@ -123,6 +123,18 @@ def test_ensemble_members_match_sequential_training(data, output, hidden, step):
     assert float((fast.params[0][0][0] - fast.params[0][0][1]).abs().max()) > 100 * tol
 
 
+@pytest.mark.parametrize(("n", "batch_size"), [(301, 60), (45, 256), (263, 13)])
+def test_odd_batch_sizes_match_sequential_training(data, step, n, batch_size):
+    # Batches that are no multiple of the kernel's row blocks (4 and 8): a last batch of one
+    # row, one batch smaller than batch_size, batches of 13.
+    _, x, s_next, _ = data
+    index = np.argsort(np.random.default_rng(6).random((2, x.shape[0])), axis=1)[:, :n]
+    kwargs = dict(index=index, output="tanh", max_steps=30, batch_size=batch_size, seed=3)
+    fast, slow = im.train_ensemble(x, s_next, **kwargs), im.train_sequential(x, s_next, **kwargs)
+    gap, tol = _horizon_check(fast, slow, 30, min(batch_size, n))
+    assert gap <= tol, f"max weight gap {gap:.2e} > derived rounding tolerance {tol:.2e}"
+
+
 @pytest.mark.parametrize("bug", ["last_batch", "alternating"])
 def test_a_wrong_gradient_fails_the_short_horizon_check(data, wrong_gradient, bug):
     _, x, s_next, _ = data
