@@ -215,8 +215,11 @@ def main():
     us = {name: v["us_per_member_step"] for name, v in record["variants"].items()}
     fraction = record["variants"]["ensemble_dyn"]["gflops"] / peak
     minutes = PAPER_STEPS * (step_s["ensemble_dyn"] + step_s["ensemble_rew"]) / 60
+    minutes_torch = PAPER_STEPS * (step_s["torch_dyn"] + step_s["torch_rew"]) / 60
     speedup = (us["loop_dyn"] + us["loop_rew"]) / (us["ensemble_dyn"] + us["ensemble_rew"])
-    record.update(peak_fraction=fraction, paper_estimate_min=minutes, speedup=speedup)
+    record.update(peak_fraction=fraction, paper_estimate_min=minutes, speedup=speedup,
+                  paper_estimate_torch_step_min=minutes_torch,
+                  peak_fraction_torch_step=record["variants"]["torch_dyn"]["gflops"] / peak)
     if not args.smoke:
         path = write_record(record_path(RESULTS, "bench_teacher_student", scale, str(device)),
                             record)

@@ -113,11 +113,15 @@ def test_chapter_9_summaries_survive_missing_partial_and_old_records():
     old = {"benchmark": "bench_teacher_student", "speedup": 9.4, "date": "2026-11-30T12:00",
            "paper_estimate": {"total_seconds": 600.0}}
     new = {"benchmark": "bench_teacher_student", "scale": "ci", "speedup": 20.0,
-           "peak_fraction": 0.3, "paper_estimate_min": 15.0}
+           "peak_fraction": 0.3, "paper_estimate_min": 15.0, "step": "C kernel",
+           "paper_estimate_torch_step_min": 30.0, "peak_fraction_torch_step": 0.15}
     rows = trainer_benchmarks({"bench_teacher_student_old": old, "bench_teacher_student_ci": new,
                                "bench_reinforce_ci": {"speedup": 2.0}})
     assert [r["name"] for r in rows] == ["bench_teacher_student_ci", "bench_teacher_student_old"]
     assert rows[1]["paper_estimate_min"] == 10.0 and rows[1]["peak_fraction"] is None
+    assert (rows[0]["step"], rows[0]["torch_estimate_min"], rows[0]["torch_fraction"]) == (
+        "C kernel", 30.0, 0.15)
+    assert rows[1]["step"] is None and rows[1]["torch_estimate_min"] is None
 
 
 def test_deadline_from_reads_the_next_hh_mm_utc():

@@ -369,10 +369,14 @@ def train_ensemble(
 
     Notes
     -----
-    Without ``penalty`` the step is written by hand over flat buffers (forward, backward and
-    Adam; ``imagination._ensemble_step``), exact float32; with ``penalty`` it is the autograd
-    loop (the penalty may be any differentiable function). ``benchmarks/bench_teacher_student.py``
-    times it.
+    Without ``penalty`` the step is written by hand: for one hidden layer whose width is a
+    multiple of 16, 1 to 16 outputs, on the CPU and without caps, a C kernel compiled on first
+    use (``imagination._ensemble_kernel``; a machine without a C compiler, or
+    ``IMAGINATION_KERNEL=off``, falls back), else torch operations over flat buffers (forward,
+    backward and Adam; ``imagination._ensemble_step``). Both are float32 throughout and equal
+    :func:`train_sequential` to float32 rounding. With ``penalty`` it is the autograd loop (the
+    penalty may be any differentiable function). ``benchmarks/bench_teacher_student.py`` times
+    them.
     """
     problem = _problem(x, y, n_members, index, hidden, output, epochs, max_steps, batch_size, lr,
                        lipschitz_cap)

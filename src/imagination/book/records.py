@@ -239,8 +239,10 @@ def provenance(record: dict[str, Any]) -> str:
 def trainer_benchmarks(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per record of ``benchmarks/bench_teacher_student.py``, whatever its key or format.
 
-    Rows hold ``name, scale, device, date, speedup, peak_fraction, paper_estimate_min, note,
-    provenance``; a field the record lacks (a record of an older format) is ``None``.
+    Rows hold ``name, scale, device, date, speedup, peak_fraction, paper_estimate_min, step``
+    (which step the ensemble ran: the C kernel or the torch step), ``torch_fraction`` and
+    ``torch_estimate_min`` (the torch step's, timed beside the kernel), ``note`` and
+    ``provenance``; a field the record lacks (a record of an older format) is ``None``.
     """
     rows = []
     for name, rec in sorted(records.items()):
@@ -252,6 +254,9 @@ def trainer_benchmarks(records: dict[str, dict[str, Any]]) -> list[dict[str, Any
         rows.append({"name": name, "scale": rec.get("scale"), "device": rec.get("device", "cpu"),
                      "date": str(rec.get("date", "-"))[:10], "speedup": rec.get("speedup"),
                      "peak_fraction": rec.get("peak_fraction"), "paper_estimate_min": estimate,
+                     "step": rec.get("step"),
+                     "torch_fraction": rec.get("peak_fraction_torch_step"),
+                     "torch_estimate_min": rec.get("paper_estimate_torch_step_min"),
                      "note": rec.get("note"), "provenance": provenance(rec)})
     return rows
 
