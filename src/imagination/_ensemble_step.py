@@ -1,7 +1,9 @@
 """The hand-written training step behind :func:`imagination.ensemble.train_ensemble`.
 
-Private: the public contract is ``train_ensemble``. Where an autograd loop builds a graph every
-step, this path
+Private: the public contract is ``train_ensemble``. :func:`train_flat` trains the members
+through the C kernel of :mod:`imagination._ensemble_kernel` where it serves the shape and builds
+(one member at a time, in cache; the paper's network), else through the torch step below, both
+over the same flat buffers. Where an autograd loop builds a graph every step, the torch step
 
 * keeps every parameter of every member in ONE flat tensor (a view per layer), the gradient in a
   second and Adam's two moments in two more, so the optimiser step is seven element-wise ops over
@@ -244,8 +246,10 @@ class _EarlyStopping:
     """
 
     def __init__(self, net: _FlatMLP, xv: torch.Tensor, yv: torch.Tensor, output: str,
-                 patience: int):
+                 patience: int, forward: Callable[..., torch.Tensor]):
+        # forward: the library's mlp_forward, passed in (ensemble imports this module)
         self.xv, self.yv, self.output, self.patience = xv, yv, output, patience
+        self.forward = forward
         M = net.M
         self.best_loss = torch.full((M,), math.inf, device=xv.device)
         self.best_step = torch.zeros(M, dtype=torch.long, device=xv.device)
@@ -254,10 +258,9 @@ class _EarlyStopping:
 
     def check(self, net: _FlatMLP, step: int) -> bool:
         """Record the members that improved at ``step``; True when every member is done."""
-        from imagination.ensemble import mlp_forward  # here: ensemble imports this module
-
         params = [net._library_layout(net.W, net.b, k) for k in range(net.L)]
-        loss = ((mlp_forward(params, self.xv, output=self.output) - self.yv) ** 2).mean(dim=(1, 2))
+        loss = ((self.forward(params, self.xv, output=self.output) - self.yv) ** 2).mean(
+            dim=(1, 2))
         better = loss < self.best_loss
         self.best_loss = torch.where(better, loss, self.best_loss)
         self.best_step[better] = step + 1  # steps taken when the best was reached
@@ -365,6 +368,7 @@ def train_flat(px: torch.Tensor, py: torch.Tensor, idx: torch.Tensor, sizes: Seq
                init: list[tuple[torch.Tensor, torch.Tensor]], gens: Sequence[torch.Generator],
                output: str, batch_size: int, lr: float, device: torch.device, workers: int,
                validation: tuple[torch.Tensor, torch.Tensor] | None = None, patience: int = 10,
+               forward: Callable[..., torch.Tensor] | None = None,
                ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor,
                           torch.Tensor | None]:
     """Train the members of a validated problem.
@@ -372,7 +376,8 @@ def train_flat(px: torch.Tensor, py: torch.Tensor, idx: torch.Tensor, sizes: Seq
     ``init`` is the members' initial ``[(W (M, d_in, d_out), b (M, d_out)), ...]`` and ``gens``
     their generators (the data order); ``workers`` groups of members train in their own threads.
     With ``validation = (xv (M, V, d_in), yv (M, V, d_out))`` each member stops improving after
-    ``patience`` epochs without a better validation loss and returns its best parameters.
+    ``patience`` epochs without a better validation loss and returns its best parameters
+    (``forward``, the library's ``mlp_forward``, computes the validation loss).
 
     Returns the parameters, the losses ``(steps taken, M)`` (``nan`` after a group stopped) and
     each member's step count at its best validation loss (``None`` without validation).
@@ -394,7 +399,7 @@ def train_flat(px: torch.Tensor, py: torch.Tensor, idx: torch.Tensor, sizes: Seq
     stoppers: list[_EarlyStopping | None] = [None] * len(groups)
     if validation is not None:
         xv, yv = (t.to(device) for t in validation)
-        stoppers = [_EarlyStopping(net, xv[g], yv[g], output, patience)
+        stoppers = [_EarlyStopping(net, xv[g], yv[g], output, patience, forward)
                     for net, g in zip(nets, groups, strict=True)]
     taken = [0] * len(groups)
     kernel = None  # the C step where it serves this shape and builds here (else torch's)

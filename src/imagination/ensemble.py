@@ -391,7 +391,7 @@ def train_ensemble(
         params, losses, best = train_flat(*problem, init=init, gens=gens, output=output,
                                           batch_size=batch_size, lr=lr, device=dev,
                                           workers=workers, validation=val,
-                                          patience=int(patience))
+                                          patience=int(patience), forward=mlp_forward)
     else:
         params, losses = _train_autograd(problem, init, gens, output, batch_size, lr, penalty,
                                          dev)
