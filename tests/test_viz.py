@@ -280,6 +280,18 @@ def test_subplot_layout_and_axes_name_the_panels():
         viz.subplot_axes(0)
 
 
+def test_interval_bars_reach_the_interval_ends():
+    bars = viz.interval_bars([1.0, 2.0], [0.5, 1.0], [1.5, 4.0])
+    assert bars["type"] == "data" and bars["symmetric"] is False
+    # a bar drawn from the value reaches lo and hi exactly
+    assert list(np.array([1.0, 2.0]) + bars["array"]) == [1.5, 4.0]
+    assert list(np.array([1.0, 2.0]) - bars["arrayminus"]) == [0.5, 1.0]
+    # a percentile interval that misses its estimate: the bar is negative, not clipped
+    assert viz.interval_bars([2.0], [0.0], [1.0])["array"][0] == -1.0
+    with pytest.raises(ValueError, match="values, lo and hi must have one length"):
+        viz.interval_bars([1.0, 2.0], [0.5], [1.5, 4.0])
+
+
 def test_result_figures_draw_what_the_library_computed():
     import imagination as im
 

@@ -208,6 +208,7 @@ _LAZY: dict[str, str] = {
     "allocation_figure": "imagination.viz",
     "label_cost_figure": "imagination.viz",
     "subplot_axes": "imagination.viz",
+    "interval_bars": "imagination.viz",
     "subplot_layout": "imagination.viz",
     "ensemble": "imagination.ensemble",
     "ERROR_METRICS": "imagination.ensemble",

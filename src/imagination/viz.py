@@ -49,6 +49,7 @@ __all__ = [
     "apply_style",
     "figure_from_traces",
     "interactive_figure",
+    "interval_bars",
     "label_cost_figure",
     "subplot_axes",
     "subplot_layout",
@@ -866,6 +867,25 @@ def subplot_axes(panel: int) -> dict[str, str]:
         raise ValueError(f"panel must be an integer >= 1, got {panel!r}")
     suffix = "" if panel == 1 else str(panel)
     return {"xaxis": "x" + suffix, "yaxis": "y" + suffix}
+
+
+def interval_bars(values: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> dict[str, Any]:
+    """Plotly's asymmetric error bars (a trace's ``error_y``) from ``values`` to ``[lo, hi]``.
+
+    The bars reach ``hi - value`` up and ``value - lo`` down. A percentile bootstrap interval
+    need not contain its point estimate; such a bar comes out negative on one side, as the
+    numbers are, rather than being clipped.
+
+    Raises
+    ------
+    ValueError
+        If the three differ in length.
+    """
+    v, a, b = (np.asarray(t, dtype=float).ravel() for t in (values, lo, hi))
+    if not v.shape == a.shape == b.shape:
+        raise ValueError(f"values, lo and hi must have one length, got {v.size}, {a.size}, "
+                         f"{b.size}")
+    return {"type": "data", "symmetric": False, "array": b - v, "arrayminus": v - a}
 
 
 # --------------------------------------------------------------------------- figures of results
