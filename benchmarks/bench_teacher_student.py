@@ -125,8 +125,8 @@ def main():
     if os.environ.get("IMAGINATION_KERNEL"):
         sys.exit("bench_teacher_student.py: error: unset IMAGINATION_KERNEL (the benchmark "
                  "times the ensemble with and without the kernel itself)")
-    kernel = (all(_ensemble_kernel.supports((D_IN, HIDDEN, d), device.type, False)
-                  and _ensemble_kernel.load(D_IN, HIDDEN, d) is not None for d in D_OUT.values()))
+    kernel = all(_ensemble_kernel.for_network((D_IN, HIDDEN, d), device.type, False) is not None
+                 for d in D_OUT.values())
     step = "C kernel" if kernel else ("torch step" + (f" (no kernel: {_ensemble_kernel.last_error})"
                                                       if _ensemble_kernel.last_error else ""))
     print(f"scale={scale}: {MEMBERS} members x batch {BATCH}, layers {D_IN}-{HIDDEN}-12/1, "

@@ -244,6 +244,8 @@ def test_the_kernel_builds_here():
     assert not _ensemble_kernel.supports((16, 64, 12), "cpu", capped=True)
     assert not _ensemble_kernel.supports((16, 32, 16, 12), "cpu", capped=False)
     assert not _ensemble_kernel.supports((16, 40, 12), "cpu", capped=False)
+    assert _ensemble_kernel.for_network((16, 64, 12), "cpu", capped=False) is kernel
+    assert _ensemble_kernel.for_network((16, 64, 12), "cpu", capped=True) is None
 
 
 def test_no_compiler_falls_back_to_the_torch_step(data, monkeypatch, tmp_path):

@@ -50,6 +50,13 @@ def supports(sizes: tuple[int, ...], device_type: str, capped: bool) -> bool:
             and 1 <= sizes[2] <= 16)
 
 
+def for_network(sizes: tuple[int, ...], device_type: str,
+                capped: bool) -> ctypes.CDLL | None:
+    """The kernel that trains networks of layer widths ``sizes``, or None: it does not serve
+    them (:func:`supports`) or does not build here (:func:`load`)."""
+    return load(*sizes) if supports(sizes, device_type, capped) else None
+
+
 def _cache_dir() -> Path:
     env = os.environ.get("IMAGINATION_KERNEL_CACHE")
     if env:

@@ -402,9 +402,8 @@ def train_flat(px: torch.Tensor, py: torch.Tensor, idx: torch.Tensor, sizes: Seq
         stoppers = [_EarlyStopping(net, xv[g], yv[g], output, patience, forward)
                     for net, g in zip(nets, groups, strict=True)]
     taken = [0] * len(groups)
-    kernel = None  # the C step where it serves this shape and builds here (else torch's)
-    if _ensemble_kernel.supports(tuple(sizes), device.type, caps is not None):
-        kernel = _ensemble_kernel.load(sizes[0], sizes[1], sizes[2])
+    # the C step where it serves this shape and builds here (else torch's)
+    kernel = _ensemble_kernel.for_network(tuple(sizes), device.type, caps is not None)
     if kernel is not None:
         xpool = pool[:, :d_in + 1].contiguous()
         ypool = pool[:, d_in + 1:d_in + 1 + d_out].contiguous()
